@@ -1,0 +1,58 @@
+#include "cli.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace imc::cli {
+namespace {
+
+struct Entry {
+    std::vector<std::string> path;
+    std::string description;
+    CommandSetup setup;
+};
+
+std::vector<Entry>& registry() {
+    static std::vector<Entry> entries;
+    return entries;
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+    std::istringstream in(path);
+    std::vector<std::string> parts;
+    for (std::string part; in >> part;) parts.push_back(part);
+    return parts;
+}
+
+}  // namespace
+
+CommandRegistration::CommandRegistration(std::string path, std::string description, CommandSetup setup) {
+    registry().push_back({splitPath(path), std::move(description), std::move(setup)});
+}
+
+void buildCommandTree(CLI::App& root) {
+    auto entries = registry();
+    // Parents first, then alphabetical, so help output is stable.
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        if (a.path.size() != b.path.size()) return a.path.size() < b.path.size();
+        return a.path < b.path;
+    });
+    for (const auto& entry : entries) {
+        CLI::App* app = &root;
+        for (std::size_t i = 0; i < entry.path.size(); ++i) {
+            CLI::App* child = nullptr;
+            try {
+                child = app->get_subcommand(entry.path[i]);
+            } catch (const CLI::OptionNotFound&) {
+                child = app->add_subcommand(entry.path[i], i + 1 == entry.path.size() ? entry.description : "");
+                if (i + 1 < entry.path.size()) child->require_subcommand(1);
+            }
+            app = child;
+        }
+        app->description(entry.description);
+        entry.setup(*app);
+    }
+}
+
+}  // namespace imc::cli
