@@ -2,7 +2,7 @@
 
 # Warnings are set per target, never globally, so third-party headers stay quiet.
 function(imc_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter -Wno-missing-field-initializers)
 endfunction()
 
 # imc_library(name SOURCES ... DEPS ...): lib/<name> as imc_<name> with the alias imc::<name>.

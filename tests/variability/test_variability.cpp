@@ -1,0 +1,74 @@
+#include "variability/variability.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_floating_point.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace imc::variability;
+using Catch::Matchers::WithinAbs;
+
+TEST_CASE("a stream depends on its key only", "[variability]") {
+    Stream a({7, Purpose::DeviceToDevice, 3, 11, 0}), b({7, Purpose::DeviceToDevice, 3, 11, 0});
+    for (int i = 0; i < 1000; ++i) REQUIRE(a.next() == b.next());
+    // Any key field changes the stream.
+    const StreamKey base{7, Purpose::DeviceToDevice, 3, 11, 0};
+    std::vector<StreamKey> others = {{8, Purpose::DeviceToDevice, 3, 11, 0}, {7, Purpose::CycleToCycle, 3, 11, 0},
+                                     {7, Purpose::DeviceToDevice, 4, 11, 0}, {7, Purpose::DeviceToDevice, 3, 12, 0},
+                                     {7, Purpose::DeviceToDevice, 3, 11, 1}};
+    for (const auto& k : others) CHECK(Stream(base).next() != Stream(k).next());
+    // D2D draws do not depend on the order devices are drawn in.
+    const auto d = Distribution::normal(0, 1);
+    const double first = drawDeviceToDevice(d, 1, 0, 5);
+    for (int dev = 0; dev < 5; ++dev) (void)drawDeviceToDevice(d, 1, 0, std::uint64_t(dev));
+    CHECK(drawDeviceToDevice(d, 1, 0, 5) == first);
+}
+
+TEST_CASE("normal draws follow the standard normal distribution", "[variability]") {
+    Stream s({42, Purpose::User, 0, 0, 0});
+    const int n = 200000;
+    std::vector<double> x(n);
+    double sum = 0, sum2 = 0;
+    for (auto& v : x) v = s.normal(), sum += v, sum2 += v * v;
+    const double mean = sum / n, var = sum2 / n - mean * mean;
+    CHECK_THAT(mean, WithinAbs(0.0, 4.0 / std::sqrt(double(n))));  // 4 standard errors
+    CHECK_THAT(var, WithinAbs(1.0, 0.015));
+    // Kolmogorov-Smirnov distance against Phi: the 1 % critical value is 1.63/sqrt(n).
+    std::sort(x.begin(), x.end());
+    double dmax = 0;
+    for (int i = 0; i < n; ++i) {
+        const double cdf = 0.5 * std::erfc(-x[i] / std::sqrt(2.0));
+        dmax = std::max({dmax, std::abs(cdf - double(i) / n), std::abs(cdf - double(i + 1) / n)});
+    }
+    CHECK(dmax < 1.63 / std::sqrt(double(n)));
+}
+
+TEST_CASE("lognormal and uniform draws have the moments of their distributions", "[variability]") {
+    Stream s({9, Purpose::User, 0, 0, 0});
+    const int n = 100000;
+    const double mu = -22.8, sigma = 0.35;  // conductances around 0.13 nS
+    double sumLog = 0, sumLog2 = 0, sumU = 0;
+    for (int i = 0; i < n; ++i) {
+        const double g = s.lognormal(mu, sigma);
+        REQUIRE(g > 0);
+        sumLog += std::log(g), sumLog2 += std::log(g) * std::log(g);
+        sumU += s.uniform(2, 4);
+    }
+    const double m = sumLog / n;
+    CHECK_THAT(m, WithinAbs(mu, 4 * sigma / std::sqrt(double(n))));
+    CHECK_THAT(std::sqrt(sumLog2 / n - m * m), WithinAbs(sigma, 0.005));
+    CHECK_THAT(sumU / n, WithinAbs(3.0, 4 * (2 / std::sqrt(12.0)) / std::sqrt(double(n))));
+}
+
+TEST_CASE("Pelgrom sigma scales with one over the square root of the area", "[variability]") {
+    // A_vt = 1 mV um at W = L = 1 um gives 1 mV; four times the area halves it.
+    CHECK_THAT(pelgromSigma(1e-9, 1e-6, 1e-6), WithinAbs(1e-3, 1e-15));
+    CHECK_THAT(pelgromSigma(1e-9, 2e-6, 2e-6), WithinAbs(0.5e-3, 1e-15));
+    CHECK_THROWS(pelgromSigma(1e-9, 0, 1e-6));
+    const int a = simulatorSeed(1, 0), b = simulatorSeed(1, 1);
+    CHECK(a > 0);
+    CHECK(a != b);
+    CHECK(simulatorSeed(1, 0) == a);
+}
