@@ -1,0 +1,352 @@
+// Config, weights, the batched Transformer (forward + backward) and the KV-cache Decoder.
+#include "nn/nn.hpp"
+#include "nn/ops.hpp"
+#include "nn/random.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace imc::nn {
+
+Config Config::characterLm() {
+    Config c;
+    c.vocabSize = 256;
+    c.context = 128;
+    c.layers = 4;
+    c.heads = 2;
+    c.dModel = 128;
+    c.headDim = 64;
+    return c;
+}
+
+void Config::validate() const {
+    auto fail = [](const std::string& what) { throw std::invalid_argument("invalid model config: " + what); };
+    if (vocabSize <= 0 || context <= 0 || layers <= 0 || heads <= 0 || dModel <= 0 || headDim <= 0)
+        fail("all sizes must be positive");
+    if (heads * headDim != dModel)
+        fail("d_model " + std::to_string(dModel) + " != heads " + std::to_string(heads) + " * head_dim " +
+             std::to_string(headDim));
+}
+
+// ---------------------------------------------------------------- weights
+
+Weights Weights::zeros(const Config& config) {
+    config.validate();
+    const int c = config.dModel;
+    Weights w;
+    w.wte = Matrix::Zero(config.vocabSize, c);
+    w.wpe = Matrix::Zero(config.context, c);
+    w.layers.resize(config.layers);
+    for (auto& layer : w.layers) {
+        layer.ln1Weight = Matrix::Zero(1, c);
+        layer.ln1Bias = Matrix::Zero(1, c);
+        layer.attnWeight = Matrix::Zero(c, 3 * c);
+        layer.attnBias = Matrix::Zero(1, 3 * c);
+        layer.attnProjWeight = Matrix::Zero(c, c);
+        layer.attnProjBias = Matrix::Zero(1, c);
+        layer.ln2Weight = Matrix::Zero(1, c);
+        layer.ln2Bias = Matrix::Zero(1, c);
+        layer.fcWeight = Matrix::Zero(c, 4 * c);
+        layer.fcBias = Matrix::Zero(1, 4 * c);
+        layer.fcProjWeight = Matrix::Zero(4 * c, c);
+        layer.fcProjBias = Matrix::Zero(1, c);
+    }
+    w.lnfWeight = Matrix::Zero(1, c);
+    w.lnfBias = Matrix::Zero(1, c);
+    return w;
+}
+
+Weights Weights::initialized(const Config& config, std::uint64_t seed) {
+    Weights w = zeros(config);
+    Rng rng(seed);
+    auto fill = [&](Matrix& m, double stddev) {
+        for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal() * stddev);
+    };
+    // Residual projections are scaled down so the residual stream's variance does not grow with depth.
+    const double residualStd = 0.02 / std::sqrt(2.0 * config.layers);
+    w.lnfWeight.setOnes();
+    fill(w.wte, 0.02);
+    fill(w.wpe, 0.01);
+    for (auto& layer : w.layers) {
+        layer.ln1Weight.setOnes();
+        layer.ln2Weight.setOnes();
+        fill(layer.attnWeight, 0.02);
+        fill(layer.attnProjWeight, residualStd);
+        fill(layer.fcWeight, 0.02);
+        fill(layer.fcProjWeight, residualStd);
+    }
+    return w;
+}
+
+std::vector<Weights::Named> Weights::named() {
+    std::vector<Named> out{{"wte.weight", &wte, false}, {"wpe.weight", &wpe, false}};
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        const std::string p = "h." + std::to_string(i) + ".";
+        auto& l = layers[i];
+        out.push_back({p + "ln_1.weight", &l.ln1Weight, true});
+        out.push_back({p + "ln_1.bias", &l.ln1Bias, true});
+        out.push_back({p + "attn.c_attn.weight", &l.attnWeight, false});
+        out.push_back({p + "attn.c_attn.bias", &l.attnBias, true});
+        out.push_back({p + "attn.c_proj.weight", &l.attnProjWeight, false});
+        out.push_back({p + "attn.c_proj.bias", &l.attnProjBias, true});
+        out.push_back({p + "ln_2.weight", &l.ln2Weight, true});
+        out.push_back({p + "ln_2.bias", &l.ln2Bias, true});
+        out.push_back({p + "mlp.c_fc.weight", &l.fcWeight, false});
+        out.push_back({p + "mlp.c_fc.bias", &l.fcBias, true});
+        out.push_back({p + "mlp.c_proj.weight", &l.fcProjWeight, false});
+        out.push_back({p + "mlp.c_proj.bias", &l.fcProjBias, true});
+    }
+    out.push_back({"ln_f.weight", &lnfWeight, true});
+    out.push_back({"ln_f.bias", &lnfBias, true});
+    return out;
+}
+
+std::vector<Weights::ConstNamed> Weights::named() const {
+    // The names and order are defined once, by the mutable overload.
+    std::vector<ConstNamed> out;
+    for (auto& n : const_cast<Weights*>(this)->named()) out.push_back({n.name, n.tensor, n.isVector});
+    return out;
+}
+
+std::size_t Weights::parameterCount() const {
+    std::size_t total = 0;
+    for (const auto& n : named()) total += static_cast<std::size_t>(n.tensor->size());
+    return total;
+}
+
+// ---------------------------------------------------------------- batched transformer
+
+namespace {
+
+struct LayerActivations {
+    Matrix ln1;                    // [N, C]
+    ops::Vector ln1Mean, ln1Rstd;  // [N]
+    Matrix qkv;                    // [N, 3C]
+    Matrix attn;                   // [N, C] head outputs side by side
+    Matrix residualMid;            // [N, C] input + attention projection
+    Matrix ln2;                    // [N, C]
+    ops::Vector ln2Mean, ln2Rstd;  // [N]
+    Matrix fc;                     // [N, 4C] before GELU
+    Matrix fcGelu;                 // [N, 4C]
+    Matrix residualOut;            // [N, C] residualMid + MLP
+    std::vector<AttentionTape> tapes;  // [batch * heads]
+};
+
+void checkTokens(std::span<const int> tokens, int batch, int seqLen, const Config& config) {
+    if (batch <= 0 || seqLen <= 0 || static_cast<std::size_t>(batch) * seqLen != tokens.size())
+        throw std::invalid_argument("token count does not match batch * seqLen");
+    if (seqLen > config.context)
+        throw std::invalid_argument("sequence length " + std::to_string(seqLen) + " exceeds the context " +
+                                    std::to_string(config.context));
+    for (int t : tokens)
+        if (t < 0 || t >= config.vocabSize) throw std::invalid_argument("token id " + std::to_string(t) + " out of range");
+}
+
+}  // namespace
+
+struct Transformer::State {
+    const Model& model;
+    const AttentionBackend& backend;
+    std::vector<HeadScalars> scalars;  // [layers * heads]
+    int batch = 0, seqLen = 0;
+    std::vector<int> tokens, targets;
+    bool haveLoss = false;
+
+    Matrix embedded;  // [N, C]
+    std::vector<LayerActivations> layers;
+    Matrix lnf;                    // [N, C]
+    ops::Vector lnfMean, lnfRstd;  // [N]
+    Matrix logits, dlogits;        // [N, V]
+    // Backward scratch.
+    Matrix dresidual, dln, dattn, dqkv, dfc, dfcGelu;
+
+    State(const Model& m, const AttentionBackend& b)
+        : model(m), backend(b), scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads) {}
+
+    std::span<const HeadScalars> layerScalars(int layer) const {
+        return {scalars.data() + static_cast<std::size_t>(layer) * model.config.heads,
+                static_cast<std::size_t>(model.config.heads)};
+    }
+    const Matrix& layerInput(int layer) const { return layer == 0 ? embedded : layers[layer - 1].residualOut; }
+
+    void forward(bool keepTapes) {
+        const Weights& w = model.weights;
+        const int heads = model.config.heads;
+        layers.resize(w.layers.size());
+        ops::embeddingForward(embedded, tokens, seqLen, w.wte, w.wpe);
+        for (std::size_t l = 0; l < layers.size(); ++l) {
+            const LayerWeights& lw = w.layers[l];
+            LayerActivations& a = layers[l];
+            const Matrix& x = layerInput(static_cast<int>(l));
+            ops::layerNormForward(a.ln1, a.ln1Mean, a.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias);
+            ops::linearForward(a.qkv, a.ln1, lw.attnWeight, lw.attnBias);
+            ops::attentionForward(a.attn, a.qkv, batch, seqLen, heads, static_cast<int>(l), backend,
+                                  layerScalars(static_cast<int>(l)), keepTapes ? &a.tapes : nullptr);
+            ops::linearForward(a.residualMid, a.attn, lw.attnProjWeight, lw.attnProjBias);
+            a.residualMid += x;
+            ops::layerNormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.residualMid, lw.ln2Weight, lw.ln2Bias);
+            ops::linearForward(a.fc, a.ln2, lw.fcWeight, lw.fcBias);
+            ops::geluForward(a.fcGelu, a.fc);
+            ops::linearForward(a.residualOut, a.fcGelu, lw.fcProjWeight, lw.fcProjBias);
+            a.residualOut += a.residualMid;
+        }
+        ops::layerNormForward(lnf, lnfMean, lnfRstd, layerInput(static_cast<int>(layers.size())), w.lnfWeight,
+                              w.lnfBias);
+        ops::logitsForward(logits, lnf, w.wte);
+    }
+
+    void backward(Weights& g) {
+        const Weights& w = model.weights;
+        const int heads = model.config.heads;
+        ops::logitsBackward(dln, g.wte, dlogits, lnf, w.wte);
+        const Matrix& last = layerInput(static_cast<int>(layers.size()));
+        dresidual = Matrix::Zero(last.rows(), last.cols());
+        ops::layerNormBackward(dresidual, g.lnfWeight, g.lnfBias, dln, last, lnfMean, lnfRstd, w.lnfWeight);
+        for (int l = static_cast<int>(layers.size()) - 1; l >= 0; --l) {
+            const LayerWeights& lw = w.layers[l];
+            LayerWeights& lg = g.layers[l];
+            LayerActivations& a = layers[l];
+            // dresidual holds d loss / d residualOut; the skip path passes it to residualMid unchanged.
+            ops::linearBackward(dfcGelu, lg.fcProjWeight, lg.fcProjBias, dresidual, a.fcGelu, lw.fcProjWeight);
+            ops::geluBackward(dfc, dfcGelu, a.fc);
+            ops::linearBackward(dln, lg.fcWeight, lg.fcBias, dfc, a.ln2, lw.fcWeight);
+            ops::layerNormBackward(dresidual, lg.ln2Weight, lg.ln2Bias, dln, a.residualMid, a.ln2Mean, a.ln2Rstd,
+                                   lw.ln2Weight);
+            // Now d loss / d residualMid; again the skip path carries it to the layer input.
+            ops::linearBackward(dattn, lg.attnProjWeight, lg.attnProjBias, dresidual, a.attn, lw.attnProjWeight);
+            ops::attentionBackward(dqkv, dattn, a.qkv, batch, seqLen, heads, l, backend, layerScalars(l), a.tapes);
+            ops::linearBackward(dln, lg.attnWeight, lg.attnBias, dqkv, a.ln1, lw.attnWeight);
+            ops::layerNormBackward(dresidual, lg.ln1Weight, lg.ln1Bias, dln, layerInput(l), a.ln1Mean, a.ln1Rstd,
+                                   lw.ln1Weight);
+        }
+        ops::embeddingBackward(g.wte, g.wpe, dresidual, tokens, seqLen);
+    }
+};
+
+Transformer::Transformer(const Model& model, const AttentionBackend& backend)
+    : state_(std::make_unique<State>(model, backend)) {
+    model.config.validate();
+}
+
+Transformer::~Transformer() = default;
+
+HeadScalars& Transformer::headScalars(int layer, int head) {
+    return state_->scalars.at(static_cast<std::size_t>(layer) * state_->model.config.heads + head);
+}
+
+const Matrix& Transformer::forward(std::span<const int> tokens, int batch, int seqLen) {
+    checkTokens(tokens, batch, seqLen, state_->model.config);
+    State& s = *state_;
+    s.batch = batch;
+    s.seqLen = seqLen;
+    s.tokens.assign(tokens.begin(), tokens.end());
+    s.haveLoss = false;
+    s.forward(false);
+    return s.logits;
+}
+
+float Transformer::forwardLoss(std::span<const int> tokens, std::span<const int> targets, int batch, int seqLen) {
+    checkTokens(tokens, batch, seqLen, state_->model.config);
+    if (targets.size() != tokens.size()) throw std::invalid_argument("targets and tokens differ in length");
+    State& s = *state_;
+    s.batch = batch;
+    s.seqLen = seqLen;
+    s.tokens.assign(tokens.begin(), tokens.end());
+    s.targets.assign(targets.begin(), targets.end());
+    s.forward(true);
+    s.haveLoss = true;
+    return static_cast<float>(ops::crossEntropy(s.logits, s.targets, &s.dlogits));
+}
+
+void Transformer::backward(Weights& grads) {
+    if (!state_->haveLoss) throw std::logic_error("Transformer::backward needs a preceding forwardLoss");
+    state_->backward(grads);
+}
+
+// ---------------------------------------------------------------- KV-cache decoder
+
+struct Decoder::State {
+    const Model& model;
+    const AttentionBackend& backend;
+    std::vector<HeadScalars> scalars;  // [layers * heads]
+    int position = 0;
+    std::vector<Matrix> keys, values;  // per layer [context, C]
+    // One-token activations, all [1, *].
+    Matrix x, ln, qkv, attn, projected, fc, fcGelu, logits;
+    ops::Vector mean, rstd;
+    std::vector<int> noTokens;
+
+    State(const Model& m, const AttentionBackend& b)
+        : model(m),
+          backend(b),
+          scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads),
+          keys(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)),
+          values(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)) {}
+
+    void attend(int layer) {
+        const int heads = model.config.heads, d = model.config.headDim, c = model.config.dModel;
+        const int length = position + 1;
+        attn.resize(1, c);
+        for (int h = 0; h < heads; ++h) {
+            const auto q = qkv.block(0, h * d, 1, d);                      // [1, d]
+            const auto k = keys[layer].block(0, h * d, length, d);         // [t, d]
+            const auto v = values[layer].block(0, h * d, length, d);       // [t, d]
+            auto out = attn.block(0, h * d, 1, d);                        // [1, d]
+            const HeadScalars& s = scalars[static_cast<std::size_t>(layer) * heads + h];
+            const HeadSite site{layer, h};
+            if (s.isIdentity()) {
+                backend.forward(site, q, k, v, out, nullptr);
+                continue;
+            }
+            auto affine = [](const auto& m, const AffineScalar& a) -> Matrix { return ((m.array() * a.a) + a.b).matrix(); };
+            backend.forward(site, affine(q, s.q), affine(k, s.k), affine(v, s.v), out, nullptr);
+            out = ((out.array() * s.out.a) + s.out.b).matrix();
+        }
+    }
+
+    const Matrix& step(int token) {
+        const Config& cfg = model.config;
+        const Weights& w = model.weights;
+        if (position >= cfg.context) throw std::out_of_range("decoder cache is full (context " + std::to_string(cfg.context) + ")");
+        if (token < 0 || token >= cfg.vocabSize) throw std::invalid_argument("token id " + std::to_string(token) + " out of range");
+        const int c = cfg.dModel;
+        x = w.wte.row(token) + w.wpe.row(position);  // [1, C]
+        for (int l = 0; l < cfg.layers; ++l) {
+            const LayerWeights& lw = w.layers[l];
+            ops::layerNormForward(ln, mean, rstd, x, lw.ln1Weight, lw.ln1Bias);
+            ops::linearForward(qkv, ln, lw.attnWeight, lw.attnBias);  // [1, 3C]
+            keys[l].row(position) = qkv.block(0, c, 1, c);
+            values[l].row(position) = qkv.block(0, 2 * c, 1, c);
+            attend(l);
+            ops::linearForward(projected, attn, lw.attnProjWeight, lw.attnProjBias);
+            x += projected;
+            ops::layerNormForward(ln, mean, rstd, x, lw.ln2Weight, lw.ln2Bias);
+            ops::linearForward(fc, ln, lw.fcWeight, lw.fcBias);
+            ops::geluForward(fcGelu, fc);
+            ops::linearForward(projected, fcGelu, lw.fcProjWeight, lw.fcProjBias);
+            x += projected;
+        }
+        ops::layerNormForward(ln, mean, rstd, x, w.lnfWeight, w.lnfBias);
+        ops::logitsForward(logits, ln, w.wte);
+        ++position;
+        return logits;
+    }
+};
+
+Decoder::Decoder(const Model& model, const AttentionBackend& backend)
+    : state_((model.config.validate(), std::make_unique<State>(model, backend))) {}
+
+Decoder::~Decoder() = default;
+
+HeadScalars& Decoder::headScalars(int layer, int head) {
+    return state_->scalars.at(static_cast<std::size_t>(layer) * state_->model.config.heads + head);
+}
+
+void Decoder::reset() { state_->position = 0; }
+
+int Decoder::position() const { return state_->position; }
+
+const Matrix& Decoder::step(int token) { return state_->step(token); }
+
+}  // namespace imc::nn

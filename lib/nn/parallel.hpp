@@ -1,0 +1,12 @@
+#pragma once
+// A small persistent thread pool. Callers split work into tasks whose boundaries do not depend
+// on the thread count, so every result is bit-identical for any number of threads.
+#include <functional>
+
+namespace imc::nn {
+
+// Runs fn(0) .. fn(tasks - 1), possibly concurrently; returns when all are done.
+// Nested calls from inside a task run inline.
+void parallelFor(int tasks, const std::function<void(int)>& fn);
+
+}  // namespace imc::nn

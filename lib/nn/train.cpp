@@ -1,0 +1,166 @@
+// Training (AdamW), evaluation and sampling on top of Transformer and Decoder.
+#include "nn/nn.hpp"
+#include "nn/random.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+namespace imc::nn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Linear warmup, then cosine decay to minFraction * peak at the last step.
+float learningRateAt(int step, const TrainOptions& o) {
+    if (step < o.warmupSteps) return o.learningRate * static_cast<float>(step + 1) / static_cast<float>(o.warmupSteps);
+    const int decaySteps = std::max(1, o.steps - o.warmupSteps);
+    const double progress = std::min(1.0, double(step - o.warmupSteps) / decaySteps);
+    const double cosine = 0.5 * (1.0 + std::cos(3.141592653589793 * progress));
+    return static_cast<float>(o.learningRate * (o.minLearningRateFraction + (1.0 - o.minLearningRateFraction) * cosine));
+}
+
+}  // namespace
+
+EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::span<const int> tokens,
+                    std::size_t maxTokens) {
+    const std::size_t window = static_cast<std::size_t>(model.config.context);
+    const std::size_t predictions = std::min(maxTokens, tokens.empty() ? 0 : tokens.size() - 1);
+    if (predictions == 0) throw std::invalid_argument("evaluate: no tokens to predict");
+    constexpr std::size_t kBatch = 8;
+    Transformer net(model, backend);
+    std::vector<int> inputs, targets;
+    double weightedLoss = 0;
+    const auto start = Clock::now();
+    std::size_t done = 0;
+    while (done < predictions) {
+        // Full windows are batched; the last, shorter one runs alone.
+        const std::size_t length = std::min(window, predictions - done);
+        const std::size_t batch = length == window ? std::min(kBatch, (predictions - done) / window) : 1;
+        inputs.assign(tokens.begin() + done, tokens.begin() + done + batch * length);
+        targets.assign(tokens.begin() + done + 1, tokens.begin() + done + 1 + batch * length);
+        const float loss = net.forwardLoss(inputs, targets, static_cast<int>(batch), static_cast<int>(length));
+        weightedLoss += double(loss) * double(batch * length);
+        done += batch * length;
+    }
+    EvalResult result;
+    result.seconds = secondsSince(start);
+    result.tokens = predictions;
+    result.loss = weightedLoss / double(predictions);
+    result.perplexity = std::exp(result.loss);
+    return result;
+}
+
+TrainResult train(Model& model, const AttentionBackend& backend, std::span<const int> trainTokens,
+                  std::span<const int> validationTokens, const TrainOptions& options,
+                  const std::function<void(const TrainProgress&)>& onProgress) {
+    const Config& config = model.config;
+    const int seqLen = config.context, batch = options.batch;
+    if (trainTokens.size() < static_cast<std::size_t>(seqLen) + 2)
+        throw std::invalid_argument("training text is shorter than one context window");
+    Transformer net(model, backend);
+    Weights grads = Weights::zeros(config), firstMoment = Weights::zeros(config), secondMoment = Weights::zeros(config);
+    auto params = model.weights.named();
+    auto gradTensors = grads.named(), firstTensors = firstMoment.named(), secondTensors = secondMoment.named();
+
+    Rng rng(options.seed ^ 0x5EED5EED5EEDull);
+    std::vector<int> inputs(static_cast<std::size_t>(batch) * seqLen), targets(inputs.size());
+    TrainResult result;
+    const auto start = Clock::now();
+    for (int step = 0; step < options.steps; ++step) {
+        for (int b = 0; b < batch; ++b) {
+            const std::size_t offset = rng.below(trainTokens.size() - seqLen - 1);
+            std::copy_n(trainTokens.begin() + offset, seqLen, inputs.begin() + b * seqLen);
+            std::copy_n(trainTokens.begin() + offset + 1, seqLen, targets.begin() + b * seqLen);
+        }
+        for (auto& g : gradTensors) g.tensor->setZero();
+        const float loss = net.forwardLoss(inputs, targets, batch, seqLen);
+        net.backward(grads);
+
+        double squaredNorm = 0;
+        for (auto& g : gradTensors) squaredNorm += double(g.tensor->squaredNorm());
+        const float gradNorm = static_cast<float>(std::sqrt(squaredNorm));
+        const float clip = gradNorm > options.gradClip ? options.gradClip / gradNorm : 1.0f;
+        const float lr = learningRateAt(step, options);
+        const float correction1 = 1.0f - std::pow(options.beta1, float(step + 1));
+        const float correction2 = 1.0f - std::pow(options.beta2, float(step + 1));
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            auto p = params[i].tensor->array();
+            const auto g = gradTensors[i].tensor->array() * clip;
+            auto m = firstTensors[i].tensor->array();
+            auto v = secondTensors[i].tensor->array();
+            m = options.beta1 * m + (1.0f - options.beta1) * g;
+            v = options.beta2 * v + (1.0f - options.beta2) * g.square();
+            // Decoupled decay (AdamW), on matrices only: biases and norms are not shrunk.
+            const float decay = params[i].isVector ? 0.0f : options.weightDecay;
+            p -= lr * ((m / correction1) / ((v / correction2).sqrt() + 1e-8f) + decay * p);
+        }
+        result.losses.push_back(loss);
+
+        TrainProgress progress;
+        progress.step = step + 1;
+        progress.steps = options.steps;
+        progress.loss = loss;
+        progress.learningRate = lr;
+        progress.gradNorm = gradNorm;
+        progress.elapsedSeconds = secondsSince(start);
+        progress.tokensPerSecond = double(step + 1) * batch * seqLen / progress.elapsedSeconds;
+        progress.etaSeconds = progress.elapsedSeconds / (step + 1) * (options.steps - step - 1);
+        const bool last = step + 1 == options.steps;
+        if (!validationTokens.empty() && (last || (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0))) {
+            progress.validationLoss = evaluate(model, backend, validationTokens, options.evalTokens).loss;
+            if (last) result.validationLoss = progress.validationLoss;
+        }
+        if (onProgress) onProgress(progress);
+    }
+    result.seconds = secondsSince(start);
+    return result;
+}
+
+std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
+                     const GenerateOptions& options) {
+    Decoder decoder(model, backend);
+    Rng rng(options.seed);
+    // Every training document follows an end-of-text token, so start the same way.
+    std::vector<int> history{ByteTokenizer::kEndOfText};
+    for (int t : ByteTokenizer::encode(prompt)) history.push_back(t);
+    const int context = model.config.context;
+    const Matrix* logits = nullptr;
+    for (int t : std::span(history).last(std::min<std::size_t>(history.size(), context))) logits = &decoder.step(t);
+    std::vector<int> generated;
+    Eigen::ArrayXf probs;
+    for (int i = 0; i < options.maxNewTokens; ++i) {
+        const auto row = logits->row(0).array();
+        int next = 0;
+        if (options.temperature <= 0) {
+            row.maxCoeff(&next);
+        } else {
+            probs = ((row - row.maxCoeff()) / options.temperature).exp().transpose();
+            double u = rng.uniform() * probs.sum();
+            next = static_cast<int>(probs.size()) - 1;
+            for (Eigen::Index j = 0; j < probs.size(); ++j)
+                if ((u -= probs[j]) < 0) {
+                    next = static_cast<int>(j);
+                    break;
+                }
+        }
+        if (next == ByteTokenizer::kEndOfText) break;
+        generated.push_back(next);
+        history.push_back(next);
+        if (decoder.position() == context) {
+            // Cache full: restart from the most recent half window (positions are absolute).
+            decoder.reset();
+            for (int t : std::span(history).last(context / 2)) logits = &decoder.step(t);
+        } else {
+            logits = &decoder.step(next);
+        }
+    }
+    return ByteTokenizer::decode(generated);
+}
+
+}  // namespace imc::nn
