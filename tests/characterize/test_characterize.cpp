@@ -1,0 +1,139 @@
+#include "characterize/characterize.hpp"
+#include "characterize/sha256.hpp"
+#include "netlist/netlist.hpp"
+#include "variability/variability.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_floating_point.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+using namespace imc;
+namespace fs = std::filesystem;
+
+TEST_CASE("sha256 matches the FIPS 180-2 test vectors", "[characterize]") {
+    CHECK(characterize::sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(characterize::sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(characterize::sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    CHECK(characterize::sha256Hex(std::string(1000000, 'a')) ==
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+namespace {
+
+// Monte-Carlo of a divider: R2 drawn lognormal per sample; V(out) = V R2 / (R1 + R2).
+std::vector<characterize::PlannedJob> dividerSweep(std::uint64_t seed, int samples) {
+    std::vector<characterize::PlannedJob> jobs;
+    const auto dist = variability::Distribution::lognormal(std::log(1e3), 0.2);
+    for (int s = 0; s < samples; ++s) {
+        const double r2 = variability::drawDeviceToDevice(dist, seed, std::uint64_t(s), 0);
+        netlist::Circuit c("divider sample " + std::to_string(s));
+        c.add(netlist::VoltageSource{"1", "a", "0", netlist::Dc{1.0}});
+        c.add(netlist::Resistor{"1", "a", "out", netlist::Resistance(1e3)});
+        c.add(netlist::Resistor{"2", "out", "0", netlist::Resistance(r2)});
+        c.analysis(netlist::OpAnalysis{});
+        characterize::PlannedJob j;
+        j.sim.id = "divider_s" + std::to_string(s);
+        j.sim.deck = netlist::writeDeck(c);
+        j.sim.vectors = {"v(out)"};
+        j.point = {{"sample", s}, {"r2_Ohm", r2}};
+        jobs.push_back(j);
+    }
+    return jobs;
+}
+
+const characterize::Measure measureOut = [](const characterize::PlannedJob&, const spice::SimResult& r) {
+    return std::vector<std::pair<std::string, double>>{{"vout_V", r.vec("v(out)")[0]}};
+};
+
+fs::path freshDir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() / ("imc-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("a sweep writes a self-describing results folder", "[characterize]") {
+    auto jobs = dividerSweep(4, 6);
+    jobs[3].sim.deck = "broken\nR1 a\n.op\n.end\n";  // a failing sample does not stop the run
+    characterize::RunSpec spec;
+    spec.name = "divider";
+    spec.outDir = freshDir("results");
+    spec.seed = 4;
+    spec.workers = 2;
+    spec.progress = false;
+    auto run = characterize::runSweep(jobs, {"vout_V"}, measureOut, spec);
+    REQUIRE(run.rows.size() == 6);
+    CHECK(run.failed == 1);
+    CHECK_FALSE(run.rows[3].ok);
+    CHECK_THAT(run.rows[3].error, Catch::Matchers::ContainsSubstring("parse"));
+    for (int s : {0, 1, 2, 4, 5}) {
+        const auto& row = run.rows[std::size_t(s)];
+        REQUIRE(row.ok);
+        const double r2 = row.values.at("r2_Ohm");
+        CHECK_THAT(row.values.at("vout_V"), Catch::Matchers::WithinRel(r2 / (1e3 + r2), 1e-9));
+    }
+    // The manifest records what is needed to reproduce the run.
+    std::ifstream in(spec.outDir / "manifest.json");
+    const auto m = nlohmann::json::parse(in);
+    CHECK(m["seed"] == 4);
+    CHECK(m["samples"] == 6);
+    CHECK(m["failures"] == 1);
+    CHECK(m["complete"] == true);
+    CHECK(m["netlist_sha256"].get<std::string>().size() == 64);
+    CHECK(std::stoi(m["ngspice_version"].get<std::string>()) >= 44);
+    CHECK(fs::exists(spec.outDir / "decks" / "divider_s2.cir"));
+    // Reading the folder back gives the same numbers.
+    auto back = characterize::readResults(spec.outDir);
+    CHECK(back.column("vout_V") == run.column("vout_V"));
+    fs::remove_all(spec.outDir);
+}
+
+TEST_CASE("stored results are reused and an interrupted run resumes", "[characterize]") {
+    auto jobs = dividerSweep(9, 8);
+    characterize::RunSpec spec;
+    spec.name = "divider";
+    spec.outDir = freshDir("resume");
+    spec.seed = 9;
+    spec.workers = 2;
+    spec.progress = false;
+    const auto first = characterize::runSweep(jobs, {"vout_V"}, measureOut, spec);
+    CHECK(first.ran == 8);
+    const auto again = characterize::runSweep(jobs, {"vout_V"}, measureOut, spec);
+    CHECK(again.ran == 0);
+    CHECK(again.reused == 8);
+    CHECK(again.column("vout_V") == first.column("vout_V"));
+
+    // Interrupt: keep the header and three rows (the last one torn), mark the manifest incomplete.
+    {
+        std::ifstream in(spec.outDir / "results.csv");
+        std::string header, l1, l2, l3;
+        std::getline(in, header), std::getline(in, l1), std::getline(in, l2), std::getline(in, l3);
+        in.close();
+        std::ofstream out(spec.outDir / "results.csv");
+        out << header << "\n" << l1 << "\n" << l2 << "\n" << l3.substr(0, l3.size() / 2);
+        std::ifstream min(spec.outDir / "manifest.json");
+        auto m = nlohmann::json::parse(min);
+        m["complete"] = false;
+        std::ofstream(spec.outDir / "manifest.json") << m.dump();
+    }
+    const auto resumed = characterize::runSweep(jobs, {"vout_V"}, measureOut, spec);
+    CHECK(resumed.reused == 2);
+    CHECK(resumed.ran == 6);
+    CHECK(resumed.column("vout_V") == first.column("vout_V"));
+
+    // Another sweep in the same folder is refused; --force runs again.
+    auto other = dividerSweep(10, 8);
+    CHECK_THROWS_WITH(characterize::runSweep(other, {"vout_V"}, measureOut, spec),
+                      Catch::Matchers::ContainsSubstring("holds another sweep"));
+    spec.force = true;
+    const auto forced = characterize::runSweep(jobs, {"vout_V"}, measureOut, spec);
+    CHECK(forced.ran == 8);
+    fs::remove_all(spec.outDir);
+}
