@@ -65,9 +65,10 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
     fit.K_offset_V = K_offset_V;
     fit.n = n;
     fit.distinct_V_in = V_levels.size();
-    double V_sum = 0.0;
-    for (double v : V_in) V_sum += v;
-    fit.V_in_V = V_sum / double(n);
+    // Mean as V_in[0] + mean deviation, so a constant 0.9 V is reported as exactly 0.9.
+    double V_deviation_sum = 0.0;
+    for (double v : V_in) V_deviation_sum += v - V_in[0];
+    fit.V_in_V = V_in[0] + V_deviation_sum / double(n);
 
     Eigen::VectorXd target(static_cast<Eigen::Index>(n));
     for (std::size_t r = 0; r < n; ++r) target[Eigen::Index(r)] = S[r];
