@@ -137,3 +137,21 @@ TEST_CASE("hand-written minimal fits file is accepted", "[fit][fitsfile]") {
     CHECK(record.validity.empty());
     CHECK_FALSE(record.quality.rmse);
 }
+
+TEST_CASE("every JSON example in fits/README.md is a valid fits file", "[fit][fitsfile]") {
+    // Keeps the documentation in step with the reader.
+    std::ifstream in(std::string(IMC_SOURCE_DIR) + "/fits/README.md");
+    REQUIRE(in);
+    const std::string readme((std::istreambuf_iterator<char>(in)), {});
+    int examples = 0;
+    for (std::size_t start = readme.find("```json\n"); start != std::string::npos; start = readme.find("```json\n", start)) {
+        start += 8;
+        const std::size_t end = readme.find("```", start);
+        REQUIRE(end != std::string::npos);
+        const FitRecord record = fitFromJson(nlohmann::json::parse(readme.substr(start, end - start)), "README example");
+        CHECK(record.model == "gaincell-poly");
+        CHECK(record.coefficient("K_offset") == 0.45);
+        ++examples;
+    }
+    CHECK(examples == 2);
+}
