@@ -149,8 +149,8 @@ EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::sp
                     std::size_t maxTokens);
 
 struct TrainOptions {
-    int steps = 3000;
-    int batch = 16;
+    int steps = 2000;
+    int batch = 8;
     float learningRate = 2e-3f;
     float minLearningRateFraction = 0.1f;  // cosine decay ends at this fraction
     int warmupSteps = 100;

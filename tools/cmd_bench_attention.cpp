@@ -1,0 +1,109 @@
+// imc bench attention: per-head throughput of every registered attention backend at several
+// context lengths, with the ideal backend measured in the same run as the reference.
+#include "cli.hpp"
+
+#include "nn/nn.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+namespace {
+
+struct BenchArgs {
+    std::vector<int> lengths{64, 128, 256};
+    int headDim = 64;
+    double seconds = 0.25;  // per measurement
+    bool json = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+imc::nn::Matrix randomMatrix(int rows, int cols, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    imc::nn::Matrix m(rows, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+    return m;
+}
+
+// Repeats `pass` (which handles `tokensPerPass` tokens) until `seconds` have elapsed.
+template <typename Pass>
+double tokensPerSecond(double seconds, int tokensPerPass, Pass&& pass) {
+    pass();  // warm-up: buffers, caches
+    const auto start = Clock::now();
+    long passes = 0;
+    double elapsed = 0;
+    do {
+        pass();
+        ++passes;
+        elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < seconds);
+    return double(passes) * tokensPerPass / elapsed;
+}
+
+struct Measurement {
+    double prefill = 0, decode = 0;
+};
+
+Measurement measure(const imc::nn::AttentionBackend& backend, int length, const BenchArgs& args) {
+    const int d = args.headDim;
+    const auto q = randomMatrix(length, d, 1), k = randomMatrix(length, d, 2), v = randomMatrix(length, d, 3);
+    imc::nn::Matrix out(length, d);
+    const imc::nn::HeadSite site{0, 0};
+    Measurement m;
+    // Prefill: the whole causal sequence in one call.
+    m.prefill = tokensPerSecond(args.seconds, length, [&] { backend.forward(site, q, k, v, out, nullptr); });
+    // Decode: one query per call against a growing key/value prefix, as with a KV cache.
+    m.decode = tokensPerSecond(args.seconds, length, [&] {
+        for (int t = 0; t < length; ++t)
+            backend.forward(site, q.row(t), k.topRows(t + 1), v.topRows(t + 1), out.row(t), nullptr);
+    });
+    return m;
+}
+
+void run(const BenchArgs& args) {
+    const auto names = imc::nn::attentionBackendNames();
+    auto ideal = imc::nn::makeAttentionBackend("ideal");
+    nlohmann::json results = nlohmann::json::array();
+    if (!args.json) std::printf("%-16s %7s %14s %14s %9s %9s\n", "backend", "context", "prefill tok/s", "decode tok/s",
+                                "prefill/x", "decode/x");
+    for (int length : args.lengths) {
+        const Measurement reference = measure(*ideal, length, args);
+        for (const auto& name : names) {
+            auto backend = imc::nn::makeAttentionBackend(name);
+            const Measurement m = name == "ideal" ? reference : measure(*backend, length, args);
+            const double prefillRatio = m.prefill / reference.prefill, decodeRatio = m.decode / reference.decode;
+            results.push_back({{"backend", name},
+                               {"context", length},
+                               {"head_dim", args.headDim},
+                               {"prefill_tokens_per_s", m.prefill},
+                               {"decode_tokens_per_s", m.decode},
+                               {"prefill_ratio_to_ideal", prefillRatio},
+                               {"decode_ratio_to_ideal", decodeRatio}});
+            if (!args.json)
+                std::printf("%-16s %7d %14.0f %14.0f %9.3f %9.3f\n", name.c_str(), length, m.prefill, m.decode,
+                            prefillRatio, decodeRatio);
+        }
+    }
+    if (args.json)
+        std::printf("%s\n", nlohmann::json{{"reference", "ideal"}, {"unit", "tokens per second, one head, one thread"},
+                                           {"results", results}}
+                                .dump()
+                                .c_str());
+}
+
+const imc::cli::CommandRegistration registration{
+    "bench attention", "Throughput of each attention backend against the ideal one", [](CLI::App& app) {
+        auto args = std::make_shared<BenchArgs>();
+        app.add_option("--lengths", args->lengths, "Context lengths")->capture_default_str();
+        app.add_option("--head-dim", args->headDim, "Head dimension")->capture_default_str();
+        app.add_option("--seconds", args->seconds, "Time per measurement")->capture_default_str();
+        app.add_flag("--json", args->json, "Print one JSON object");
+        app.callback([args] { run(*args); });
+    }};
+
+}  // namespace
