@@ -73,7 +73,10 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
     Eigen::VectorXd target(static_cast<Eigen::Index>(n));
     for (std::size_t r = 0; r < n; ++r) target[Eigen::Index(r)] = S[r];
 
-    if (V_levels.size() == 1) {
+    // A V_in spread below 0.1 % makes the V_in^0..V_in^3 columns collinear to ~1e-9: treat it as
+    // constant rather than report C_ij that only fit noise.
+    const double V_spread_relative = (V_levels.back() - V_levels.front()) / std::max(std::abs(fit.V_in_V), 1e-300);
+    if (V_levels.size() == 1 || V_spread_relative < 1e-3) {
         // With one V_in every C_ij V_in^j of the same i multiplies the same regressor: only the sum
         // over j is identifiable.
         Eigen::MatrixXd design(Eigen::Index(n), 4);
@@ -89,13 +92,19 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
             fit.coefficients["D_" + std::to_string(i)] = fit.D[i];
         }
         std::ostringstream note;
-        note << "V_in is constant (" << fit.V_in_V << " V), so the C_i_j of different j are not "
-             << "identifiable; D_i = sum_j C_i_j * V_in^j are given instead";
+        if (V_levels.size() == 1) note << "V_in is constant (" << fit.V_in_V << " V)";
+        else note << "V_in varies by only " << 100.0 * V_spread_relative << " % around " << fit.V_in_V << " V";
+        note << ", so the C_i_j of different j are not identifiable; D_i = sum_j C_i_j * V_in^j are given instead";
         fit.note = note.str();
         fit.rmse = ls.rmse;
         fit.r2 = ls.r2;
         return fit;
     }
+    if (V_levels.size() < 4)
+        throw std::invalid_argument(
+            "fitGainCellPolynomial: V_in takes " + std::to_string(V_levels.size()) + " distinct values (" +
+            joinLevels(V_levels) +
+            "); the cubic in V_in of C_0_j needs at least 4. Fit one V_in level at a time to get the per-power sums D_i");
 
     Eigen::MatrixXd design(Eigen::Index(n), 10);
     for (std::size_t r = 0; r < n; ++r) {
@@ -108,8 +117,8 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
     if (!ls.full_rank())
         throw std::invalid_argument(
             "fitGainCellPolynomial: the 10-coefficient design is rank " + std::to_string(ls.rank) +
-            " of 10; V_in takes " + std::to_string(V_levels.size()) + " distinct values (" + joinLevels(V_levels) +
-            ") and the C_0_j need at least 4. Fit one V_in level at a time to get the per-power sums D_i");
+            " of 10 although V_in takes " + std::to_string(V_levels.size()) + " distinct values (" + joinLevels(V_levels) +
+            "); the Q, K, V_in samples do not span the polynomial");
     fit.identifiable = true;
     Eigen::Index c = 0;
     for (int i = 0; i <= 3; ++i)

@@ -2,6 +2,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <cmath>
 #include <random>
@@ -133,4 +134,23 @@ TEST_CASE("gain-cell polynomial refuses two V_in levels instead of returning arb
         S.push_back(evaluateGainCellPolynomial(C, Q.back(), K.back(), V.back(), 0.45));
     }
     CHECK_THROWS_AS(fitGainCellPolynomial(Q, K, S, V, 0.45), std::invalid_argument);
+}
+
+TEST_CASE("gain-cell polynomial treats a V_in with tiny jitter as constant", "[fit][gaincell]") {
+    const GainCellCoefficients C = knownCoefficients();
+    std::mt19937_64 rng(4242);
+    std::uniform_real_distribution<double> Q_dist(0.0, 1.0), K_dist(0.0, 0.9), jitter(-1e-5, 1e-5);
+    std::vector<double> Q, K, V, S;
+    for (int r = 0; r < 300; ++r) {
+        Q.push_back(Q_dist(rng));
+        K.push_back(K_dist(rng));
+        V.push_back(0.9 * (1.0 + jitter(rng)));  // SPICE-level wobble around 0.9 V
+        S.push_back(evaluateGainCellPolynomial(C, Q.back(), K.back(), V.back(), 0.45));
+    }
+    const GainCellPolyFit fit = fitGainCellPolynomial(Q, K, S, V, 0.45);
+    CHECK_FALSE(fit.identifiable);
+    CHECK(fit.distinct_V_in > 1);
+    CHECK_THAT(fit.note, Catch::Matchers::ContainsSubstring("varies by only"));
+    const auto D = gainCellPerPowerSums(C, fit.V_in_V);
+    for (int i = 0; i < 4; ++i) CHECK_THAT(fit.D[i], WithinRel(D[i], 1e-4));
 }
