@@ -7,7 +7,7 @@ set -euo pipefail
 BACKPORTS_PKGS=(ngspice libngspice0 libngspice0-dev libcatch2-dev)
 MAIN_PKGS=(cmake g++ make pkg-config libeigen3-dev libboost-math-dev libboost-iostreams-dev
            libboost-system-dev libboost-filesystem-dev libgnuplot-iostream-dev gnuplot-nox
-           nlohmann-json3-dev libcli11-dev)
+           nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
 
 log() { printf 'imc setup: %s\n' "$*" >&2; }
 
@@ -21,7 +21,7 @@ need_root() {
 missing() { # prints the packages from "$@" that dpkg does not report as installed
   [ $# -gt 0 ] || return 0
   local installed p
-  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null | awk '/install ok installed/ {print $1}')
+  installed=$( (dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null || true) | awk '/install ok installed/ {print $1}')
   for p in "$@"; do
     grep -qx "$p" <<<"$installed" || echo "$p"
   done
