@@ -40,8 +40,9 @@ LinearLeastSquaresFit fitLinearLeastSquares(const Eigen::MatrixXd& design, const
 using GainCellCoefficients = std::array<std::array<double, 4>, 4>;
 
 struct GainCellPolyFit {
-    // true: all ten C_ij were fitted. false: V_in took a single value, only the per-power sums
-    // D_i = sum_j C_ij V_in^j are identifiable and those are what `coefficients` holds.
+    // true: all ten C_ij were fitted. false: V_in took a single value (or varied by < 0.1 %), only
+    // the per-power sums D_i = sum_j C_ij V_in^j are identifiable and `coefficients` holds those.
+    // Two or three distinct V_in levels are refused (std::invalid_argument): the C_0_j need four.
     bool identifiable = false;
     std::map<std::string, double> coefficients;  // "C_i_j" (identifiable) or "D_i" (not)
     GainCellCoefficients C{};                    // valid when identifiable
