@@ -1,0 +1,2 @@
+// Workload source, filled in by later commits.
+#include "lsh/lsh.hpp"

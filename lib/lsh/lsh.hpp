@@ -1,0 +1,324 @@
+#pragma once
+// imc::lsh: locality-sensitive-hashing (Reformer-style) sparse attention whose random projections
+// come from software, from a memristor crossbar model fitted to measured conductances, from a
+// measured conductance map, or from a passive 0T1R stochastic VMM; plus the workloads that
+// reproduce the memristor RP-LSH paper (letter shift, collision statistics, scaling).
+#include "fit/fit.hpp"
+#include "nn/attention.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imc::lsh {
+
+using Matrix = imc::nn::Matrix;
+using ConstMatrixRef = imc::nn::ConstMatrixRef;
+using MatrixRef = imc::nn::MatrixRef;
+
+// ================================================================ hash families
+
+// A hash family gives, for each round r, per-vector projections p: [L, buckets/2]; the bucket of
+// a vector is argmax([p, -p]) (hashBuckets). Linear families have p = x R_r with R_r: [dim, buckets/2].
+class HashFamily {
+public:
+    virtual ~HashFamily() = default;
+    virtual std::string kind() const = 0;
+    virtual int dim() const = 0;
+    virtual int buckets() const = 0;
+    virtual int rounds() const = 0;
+    // x: [L, dim] -> [L, buckets/2]. Safe to call concurrently.
+    virtual Matrix project(ConstMatrixRef x, int round) const = 0;
+};
+
+// Ideal software RP, or any fixed matrices (memristor draws, measured maps): p = x R_r.
+class LinearHashFamily final : public HashFamily {
+public:
+    // matrices: one [dim, buckets/2] per round, all the same shape.
+    LinearHashFamily(std::string kind, std::vector<Matrix> matrices);
+    std::string kind() const override { return kind_; }
+    int dim() const override { return int(matrices_.front().rows()); }
+    int buckets() const override { return 2 * int(matrices_.front().cols()); }
+    int rounds() const override { return int(matrices_.size()); }
+    Matrix project(ConstMatrixRef x, int round) const override;
+    const Matrix& matrix(int round) const { return matrices_.at(round); }
+
+private:
+    std::string kind_;
+    std::vector<Matrix> matrices_;
+};
+
+// R entries N(0, 1), independent per round; deterministic from the seed.
+std::unique_ptr<LinearHashFamily> makeGaussianFamily(int dim, int buckets, int rounds, std::uint64_t seed);
+
+// ---------------------------------------------------------------- memristor crossbar
+
+// Conductances of one crossbar read: ln G ~ Normal(mu, sigma(n)) at programming cycle n.
+// sigma(n) comes from, in order of preference:
+//   1. cycleFit: a fits record of model "lognormal-cycle" with coefficients mu, sigma_0 and
+//      sigma_per_decade: sigma(n) = sigma_0 + sigma_per_decade * log10(n) (mu is taken from it too);
+//   2. conductanceFit ("lognormal", coefficients mu, sigma) plus the documented option
+//      sigmaPerDecadeOfCycles: sigma(n) = sigma + sigmaPerDecadeOfCycles * log10(n).
+// Round r is the array after firstCycle + r * cyclesBetweenRounds set/reset cycles (the paper
+// cycles five times before the second round). A fraction deviceFraction of the log-variance is a
+// fixed per-device offset (device-to-device) kept across cycles; the rest is redrawn at every
+// reprogramming (cycle-to-cycle), so rounds are different hash functions.
+struct MemristorOptions {
+    fit::FitRecord conductanceFit;          // model "lognormal": mu, sigma of ln(G / 1 S)
+    std::optional<fit::FitRecord> cycleFit;  // model "lognormal-cycle", see above
+    int firstCycle = 1;
+    int cyclesBetweenRounds = 5;
+    double sigmaPerDecadeOfCycles = 0.0;
+    double deviceFraction = 0.0;  // in [0, 1]
+    double readVoltage_V = 3.0;   // a "1" input element; a "0" is 0 V (scales p, not the hash)
+
+    // The HRS statistics the paper reports (mean 0.125 uS, standard deviation 0.008 uS) as a
+    // lognormal record, for runs without a characterization fits file.
+    static fit::FitRecord paperHrsFit();
+    // Reads a fits file; "lognormal" fills conductanceFit, "lognormal-cycle" fills both.
+    static MemristorOptions fromFitsFile(const std::string& path);
+    double sigmaAtCycle(int cycle) const;
+    double muAtCycle(int cycle) const;
+};
+
+// Conductances of the 2 * (buckets/2) columns for each round: [dim, buckets] per round, siemens.
+std::vector<Eigen::MatrixXd> drawMemristorConductances(int dim, int buckets, int rounds, const MemristorOptions& options,
+                                                       std::uint64_t seed);
+// R_r = readVoltage * (G[:, 2c] - G[:, 2c+1]): the current difference of adjacent column pairs per
+// volt-scaled binary input, in amperes per unit input.
+std::unique_ptr<LinearHashFamily> makeMemristorFamily(int dim, int buckets, int rounds, const MemristorOptions& options,
+                                                      std::uint64_t seed);
+
+// ---------------------------------------------------------------- measured conductance maps
+
+// Each CSV is a conductance map, rows x cols in siemens (a header line is allowed), e.g. a SPICE
+// results table. Round r uses file r % files.size(); with fewer files than rounds a file's columns
+// are consumed in consecutive blocks of `buckets` (round r uses block r / files.size()), so a wide
+// map can serve several rounds. dim is the row count. Throws std::runtime_error when a file is
+// too narrow or the files disagree in row count.
+std::unique_ptr<LinearHashFamily> makeMeasuredFamily(const std::vector<std::string>& csvPaths, int buckets,
+                                                     int rounds);
+Eigen::MatrixXd readConductanceMap(const std::string& csvPath);
+
+// ---------------------------------------------------------------- passive 0T1R stochastic VMM
+
+// A semi-passive 0T1R array read with binary voltages: device current I = A1 V + A3 V^3 with A1 =
+// G (log-uniform over [G_min, G_max], fixed per device) and A3 = a3PerA1 * G * (1 + a3Spread
+// N(0,1)), fixed per device. An input element x > inputThreshold drives V_high, otherwise V_low.
+// Each read adds Gaussian noise of readNoiseRelative times the column current. A column's bit is
+// I > theta_col, where theta_col is the median noiseless column current over `calibrationInputs`
+// random binary inputs (half ones), so bits are balanced. The projection value of column c is the
+// mean of its bit over `readsPerHash` reads, minus 1/2: a low-resolution (readsPerHash + 1 levels),
+// stochastic estimate whose hash is argmax([p, -p]) like the linear families.
+struct PassiveOptions {
+    double G_min_S = 3.16e-6;
+    double G_max_S = 316e-6;
+    double a3PerA1_per_V2 = 0.5;
+    double a3Spread = 0.1;
+    double V_low_V = 0.1;
+    double V_high_V = 0.4;
+    double inputThreshold = 0.5;  // for 0/1 inputs; use 0 for signed real inputs
+    double readNoiseRelative = 0.02;
+    int readsPerHash = 8;
+    int calibrationInputs = 256;
+
+    // Coefficients of a fits record of model "passive-0t1r" named as the fields above
+    // (G_min_S, G_max_S, a3_per_A1_per_V2, a3_spread, V_low_V, V_high_V, read_noise_relative);
+    // missing coefficients keep their defaults.
+    static PassiveOptions fromFitsFile(const std::string& path);
+};
+
+class PassiveHashFamily final : public HashFamily {
+public:
+    PassiveHashFamily(int dim, int buckets, int rounds, const PassiveOptions& options, std::uint64_t seed);
+    std::string kind() const override { return "passive"; }
+    int dim() const override { return dim_; }
+    int buckets() const override { return buckets_; }
+    int rounds() const override { return int(arrays_.size()); }
+    // Each call is a new set of reads (fresh read noise), drawn from a seeded counter.
+    Matrix project(ConstMatrixRef x, int round) const override;
+    // Noiseless column currents [L, buckets/2], amperes, for tests and calibration.
+    Eigen::MatrixXd columnCurrents(ConstMatrixRef x, int round) const;
+    const Eigen::VectorXd& thresholds(int round) const { return arrays_.at(round).threshold_A; }
+
+private:
+    struct Array {
+        Eigen::MatrixXd A1, A3;        // [dim, buckets/2]
+        Eigen::VectorXd threshold_A;   // [buckets/2]
+    };
+    int dim_, buckets_;
+    PassiveOptions options_;
+    std::vector<Array> arrays_;
+    std::uint64_t seed_;
+    mutable std::atomic<std::uint64_t> readCounter_{0};
+};
+
+// ---------------------------------------------------------------- by name
+
+struct ProjectionSpec {
+    std::string kind = "gaussian";  // gaussian | memristor | measured | passive
+    int buckets = 8;                // even, >= 2
+    int rounds = 1;
+    std::uint64_t seed = 1;
+    std::string fitsPath;                   // memristor: lognormal or lognormal-cycle; passive: passive-0t1r
+    std::vector<std::string> measuredCsv;   // measured
+    std::optional<MemristorOptions> memristor;  // overrides fitsPath when set
+    std::optional<PassiveOptions> passive;      // overrides fitsPath when set
+};
+// Throws std::invalid_argument on an unknown kind or bad sizes.
+std::unique_ptr<HashFamily> makeHashFamily(const ProjectionSpec& spec, int dim);
+
+// Bucket of each row of projections p: [L, buckets/2] -> argmax over [p, -p] (length buckets).
+// Ties go to the lowest index, so an all-zero input (e.g. a binary query with no ones, which
+// gives zero current in every column) lands in bucket 0.
+std::vector<int> hashBuckets(ConstMatrixRef projections);
+
+// ================================================================ LSH attention
+
+enum class RoundCombination {
+    // Reformer: each round's softmax output weighted by exp(its log-sum-exp normalizer - total);
+    // a pair found in several rounds counts once per round.
+    LogSumExp,
+    // The memristor paper: a query attends to the union of its per-round sets, each pair once
+    // (the same log-sum-exp combination with a log(count) correction per duplicated pair).
+    Union,
+};
+
+struct LshAttentionSettings {
+    int chunk = 64;  // tokens per chunk of the sorted order; a chunk also sees the previous one
+    RoundCombination combination = RoundCombination::LogSumExp;
+    bool causal = true;          // keys at positions <= the query's
+    bool excludeSelf = true;     // a token attends to itself only when it has no other target
+    bool sameBucketOnly = true;  // inside the chunk window, only keys of the query's bucket
+};
+
+// One head. The model is shared-QK: position j's bucket in round r is bucketsPerRound[r][j],
+// computed from its key, and a query is placed at its own position's bucket. q: [Tq, d] are the last
+// Tq of the Tk positions; k, v: [Tk, d], [Tk, dv]; out: [Tq, dv]. Scores are q.k / sqrt(d).
+// Time O(rounds * L * (log L + chunk * d)), extra memory O(rounds * L * dv).
+// pairsKey/pairsProb (optional, resized here): [Tq, rounds * 2 * chunk] of the final softmax.
+void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                         const std::vector<std::vector<int>>& bucketsPerRound, const LshAttentionSettings& settings,
+                         MatrixRef out, Matrix* pairsKey = nullptr, Matrix* pairsProb = nullptr);
+// Exact gradients over the selected pairs (bucket assignments are piecewise constant, so they are
+// held fixed). Overwrites dq, dk, dv.
+void lshAttentionBackward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout,
+                          const Matrix& pairsKey, const Matrix& pairsProb, MatrixRef dq, MatrixRef dk, MatrixRef dv);
+
+// The same contract with straight O(L^2) double loops: sorted ranks counted pairwise, sets built
+// per round, combined by brute force (LogSumExp: softmax over the multiset of all rounds' pairs;
+// Union: softmax over the set union). The test reference of the kernel above.
+Matrix lshAttentionReference(const Matrix& q, const Matrix& k, const Matrix& v,
+                             const std::vector<std::vector<int>>& bucketsPerRound,
+                             const LshAttentionSettings& settings);
+
+struct LshOptions {
+    ProjectionSpec projection;  // the hash family; one per (layer, head) site, seeded from the site
+    LshAttentionSettings attention;
+};
+
+// An nn::AttentionBackend: hashes the keys of each call with the site's family and runs
+// lshAttentionForward; backward is exact over the selected pairs (see lshAttentionBackward).
+class LshAttention final : public nn::AttentionBackend {
+public:
+    explicit LshAttention(LshOptions options);
+    ~LshAttention() override;
+    std::string name() const override { return "lsh"; }
+    // tape buffer 0: key index per selected pair, buffer 1: its probability; [Tq, rounds*2*chunk].
+    void forward(const nn::HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
+                 nn::AttentionTape* tape) const override;
+    void backward(const nn::HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                  ConstMatrixRef dout, const nn::AttentionTape& tape, MatrixRef dq, MatrixRef dk,
+                  MatrixRef dv) const override;
+    // The family used at a site for head dimension dim (created on first use).
+    const HashFamily& family(const nn::HeadSite& site, int dim) const;
+    std::vector<std::vector<int>> bucketsFor(const nn::HeadSite& site, ConstMatrixRef keys) const;
+    const LshOptions& options() const { return options_; }
+
+private:
+    struct Cache;
+    LshOptions options_;
+    std::unique_ptr<Cache> cache_;
+};
+
+// Registers "lsh" with imc::nn (explicit, because registration objects in a static library are
+// dropped by the linker when nothing references them).
+void registerLshBackend(const LshOptions& options);
+
+// ================================================================ workloads
+
+// Letter shift ("xdcz" -> "yeda"): embedding 26 x 64, one head, W_Q = W_K: 64 x 16 with Q = K =
+// (X W_Q > 0) binarized (straight-through in training), W_V: 64 x 16, then a ReLU feed-forward
+// layer and a linear layer to 26 logits. No residual path: a position sees its letter only through
+// attention, which is what makes the hashing matter. Attention is bidirectional within the
+// sequence, self included, restricted to keys of the query's bucket (union over rounds).
+struct LettersOptions {
+    std::string attention = "lsh";  // lsh | ideal (full attention at test)
+    std::string rp = "memristor";   // gaussian | memristor | passive
+    int rounds = 1;
+    int buckets = 2;
+    std::string fitsPath;  // memristor or passive fits file; empty: MemristorOptions::paperHrsFit / defaults
+    int minLength = 3, maxLength = 6;
+    int trainSteps = 3000;
+    int batch = 32;
+    double learningRate = 3e-3;
+    double weightDecay = 1e-4;
+    int hidden = 64;
+    // Training: "lsh" draws a fresh Gaussian R (one round, `buckets` buckets) per minibatch so the
+    // model learns to decode within buckets of any hyperplane; "full" trains with full attention.
+    std::string trainAttention = "lsh";
+    int testSequences = 2000;
+    int arrays = 10;  // independent crossbars (or R draws) tested; "accuracy" is the first one
+    std::uint64_t seed = 1;
+};
+nlohmann::json runLettersWorkload(const LettersOptions& options);
+
+// The table of the paper comparison: rounds 1..maxRounds x bucket counts, memristor and Gaussian
+// RP, full attention beside them, plus the intra/inter-bucket cosine similarities.
+struct LettersSweepOptions {
+    LettersOptions base;
+    int maxRounds = 8;
+    std::vector<int> bucketCounts{2, 4, 8, 16};
+};
+nlohmann::json runLettersSweep(const LettersSweepOptions& options);
+
+// P(two vectors at angle theta share a bucket) with 2 buckets, estimated over `pairs` random
+// pairs (uniform on the sphere in `dim` dimensions, a fresh R per pair) for the Gaussian,
+// memristor and passive families, against 1 - theta/pi.
+struct CollisionOptions {
+    int dim = 16;
+    int pairs = 20000;
+    std::vector<double> anglesDeg{0, 15, 30, 45, 60, 75, 90, 105, 120, 135, 150, 165, 180};
+    std::string fitsPath;  // memristor conductance fit; empty: MemristorOptions::paperHrsFit
+    std::uint64_t seed = 1;
+};
+nlohmann::json runCollisionStatistics(const CollisionOptions& options);
+// One estimate: fraction of `pairs` random pairs at angle theta_rad that collide in `family`-kind
+// 2-bucket hashes ("gaussian" | "memristor" | "passive").
+double collisionFrequency(const std::string& family, int dim, double theta_rad, int pairs, std::uint64_t seed,
+                          const MemristorOptions& memristor, const PassiveOptions& passive);
+
+// Time and peak memory of the LSH kernel against exact attention over sequence lengths. Each
+// measurement runs in a forked child whose peak resident set is reset before the kernel, so the
+// memory column is the kernel's real high-water mark above its inputs.
+struct ScalingOptions {
+    std::vector<int> lengths{1024, 2048, 4096, 8192, 16384, 32768, 65536};
+    int headDim = 64;
+    int buckets = 64;
+    int rounds = 1;
+    int chunk = 64;
+    int engineIdealMaxLength = 8192;  // nn::IdealAttention keeps an L x L matrix; beyond: not run
+    std::uint64_t seed = 1;
+};
+nlohmann::json runScalingBenchmark(const ScalingOptions& options);
+
+// Exact causal softmax attention in query x key blocks with an online softmax: O(L) extra memory,
+// the exact reference at lengths where an L x L matrix does not fit. Same contract as forward().
+void blockedExactAttention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out, int block = 256);
+
+}  // namespace imc::lsh

@@ -1,0 +1,3 @@
+#include "lsh/lsh.hpp"
+
+#include <catch2/catch_test_macros.hpp>
