@@ -1,5 +1,6 @@
 #include "characterize/characterize.hpp"
 
+#include "characterize/cluster.hpp"
 #include "characterize/sha256.hpp"
 
 #include <algorithm>
@@ -95,41 +96,48 @@ struct Layout {
     }
 };
 
-std::vector<Row> readRows(const fs::path& csv) {
+// One CSV line of a results table as a row; false for a torn line (wrong field count).
+bool parseRow(const std::vector<std::string>& header, const std::string& line, const std::string& where, Row& r) {
+    const auto f = splitCsvLine(line);
+    if (f.size() != header.size()) return false;
+    r = Row{};
+    r.job = f[0];
+    r.ok = f[1] == "ok";
+    for (std::size_t i = 2; i + 2 < header.size(); ++i)
+        if (!f[i].empty()) {
+            try {
+                r.values[header[i]] = f[i] == "nan" ? std::nan("") : std::stod(f[i]);
+            } catch (const std::exception&) {
+                throw std::runtime_error(where + ": column " + header[i] + " is not a number: '" + f[i] + "'");
+            }
+        }
+    r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
+    r.error = f.back();
+    return true;
+}
+
+std::vector<Row> readRowsFrom(std::istream& in, const std::string& name) {
     std::vector<Row> rows;
-    std::ifstream in(csv);
-    if (!in) return rows;
     std::string line;
     if (!std::getline(in, line)) return rows;
     const auto header = splitCsvLine(line);
     if (header.size() < 4 || header[0] != "job" || header[1] != "status")
-        throw std::runtime_error(csv.string() + ":1: not a results table (header must start with job,status)");
+        throw std::runtime_error(name + ":1: not a results table (header must start with job,status)");
     int lineNo = 1;
     while (std::getline(in, line)) {
         ++lineNo;
         if (line.empty()) continue;
-        const auto f = splitCsvLine(line);
-        if (f.size() != header.size()) {
-            // A line cut short by an interruption: drop it, its job runs again on resume.
-            continue;
-        }
         Row r;
-        r.job = f[0];
-        r.ok = f[1] == "ok";
-        for (std::size_t i = 2; i + 2 < header.size(); ++i)
-            if (!f[i].empty()) {
-                try {
-                    r.values[header[i]] = f[i] == "nan" ? std::nan("") : std::stod(f[i]);
-                } catch (const std::exception&) {
-                    throw std::runtime_error(csv.string() + ":" + std::to_string(lineNo) + ": column " + header[i] +
-                                             " is not a number: '" + f[i] + "'");
-                }
-            }
-        r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
-        r.error = f.back();
-        rows.push_back(std::move(r));
+        // A line cut short by an interruption is dropped: its job runs again on resume.
+        if (parseRow(header, line, name + ":" + std::to_string(lineNo), r)) rows.push_back(std::move(r));
     }
     return rows;
+}
+
+std::vector<Row> readRows(const fs::path& csv) {
+    std::ifstream in(csv);
+    if (!in) return {};
+    return readRowsFrom(in, csv.string());
 }
 
 }  // namespace
@@ -183,91 +191,143 @@ RunSummary readResults(const fs::path& dir) {
 RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
                     const Measure& measure, const RunSpec& spec) {
     if (jobs.empty()) throw std::invalid_argument("sweep " + spec.name + ": no jobs");
+    const Cluster& cl = cluster();
+    const bool root = cl.rank == 0;
     Layout layout;
     for (const auto& [k, v] : jobs.front().point) layout.pointColumns.push_back(k);
     layout.measureColumns = columns;
     std::set<std::string> ids;
-    for (const auto& j : jobs) {
+    std::map<std::string, std::size_t> indexOf;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const auto& j = jobs[i];
         if (!ids.insert(j.sim.id).second) throw std::invalid_argument("sweep " + spec.name + ": duplicate job id " + j.sim.id);
         if (j.point.size() != layout.pointColumns.size())
             throw std::invalid_argument("sweep " + spec.name + ": job " + j.sim.id + " has other coordinates than the first job");
+        indexOf[j.sim.id] = i;
     }
 
     const std::string hash = sweepHash(jobs, spec.seed);
     const fs::path dir = spec.outDir.empty() ? spec.resultsRoot / (spec.name + "-" + hash.substr(0, 12)) : spec.outDir;
-    if (spec.force && fs::exists(dir)) fs::remove_all(dir);
-    fs::create_directories(dir);
+    const bool talk = spec.progress && root;
 
+    // Rank 0 owns the folder: it decides what is reused and what runs, and tells the others.
     std::map<std::string, Row> done;
-    if (fs::exists(dir / "manifest.json")) {
-        RunSummary stored = readResults(dir);
-        if (stored.netlistHash != hash)
-            throw std::runtime_error(dir.string() + " holds another sweep (netlist hash " + stored.netlistHash.substr(0, 12) +
-                                     ", this one " + hash.substr(0, 12) + "): use --force or another --out");
-        for (auto& r : stored.rows) done[r.job] = r;
-        if (stored.manifest.value("complete", false) && done.size() == jobs.size()) {
-            stored.reused = done.size();
-            if (spec.progress)
-                std::fprintf(stderr, "%s: reusing %zu stored results in %s (--force runs again)\n", spec.name.c_str(),
-                             done.size(), dir.string().c_str());
-            // Return rows in job order.
-            stored.rows.clear();
-            for (const auto& j : jobs) stored.rows.push_back(done.at(j.sim.id));
-            return stored;
+    json manifest;
+    std::string plan;  // "reuse" or "run <indices>"
+    std::string storedError;
+    if (root) {
+        try {
+            if (spec.force && fs::exists(dir)) fs::remove_all(dir);
+            fs::create_directories(dir);
+            bool reuse = false;
+            if (fs::exists(dir / "manifest.json")) {
+                RunSummary stored = readResults(dir);
+                if (stored.netlistHash != hash)
+                    throw std::runtime_error(dir.string() + " holds another sweep (netlist hash " +
+                                             stored.netlistHash.substr(0, 12) + ", this one " + hash.substr(0, 12) +
+                                             "): use --force or another --out");
+                for (auto& r : stored.rows)
+                    if (indexOf.count(r.job)) done[r.job] = r;
+                reuse = stored.manifest.value("complete", false) && done.size() == jobs.size();
+                if (reuse) manifest = stored.manifest;
+            }
+            if (reuse) {
+                plan = "reuse";
+                if (talk)
+                    std::fprintf(stderr, "%s: reusing %zu stored results in %s (--force runs again)\n", spec.name.c_str(),
+                                 done.size(), dir.string().c_str());
+            } else {
+                plan = "run";
+                for (std::size_t i = 0; i < jobs.size(); ++i)
+                    if (!done.count(jobs[i].sim.id)) plan += " " + std::to_string(i);
+            }
+        } catch (const std::exception& e) {
+            storedError = e.what();
+            plan = "error " + storedError;
         }
     }
+    broadcastFromRoot(plan);
+    if (plan.rfind("error ", 0) == 0) throw std::runtime_error(plan.substr(6));
 
     RunSummary summary;
     summary.dir = dir;
     summary.netlistHash = hash;
-    json manifest = {{"format", "imc-results"},
-                     {"version", kResultsVersion},
-                     {"name", spec.name},
-                     {"netlist_sha256", hash},
-                     {"seed", spec.seed},
-                     {"samples", jobs.size()},
-                     {"columns", columns},
-                     {"point_columns", layout.pointColumns},
-                     {"parameters", spec.parameters},
-                     {"created_utc", utcNow()},
-                     {"complete", false}};
-    writeAtomically(dir / "manifest.json", manifest.dump(2) + "\n");
-    if (spec.saveDecks) {
-        fs::create_directories(dir / "decks");
-        for (const auto& j : jobs) {
-            const fs::path p = dir / "decks" / (j.sim.id + ".cir");
-            if (!fs::exists(p)) writeAtomically(p, j.sim.deck);
-        }
-    }
-
-    // Jobs already in the table (from an interrupted run) are not run again.
-    std::vector<spice::SimJob> todo;
-    std::vector<std::size_t> todoIndex;
-    for (std::size_t i = 0; i < jobs.size(); ++i)
-        if (!done.count(jobs[i].sim.id)) todo.push_back(jobs[i].sim), todoIndex.push_back(i);
-    summary.reused = jobs.size() - todo.size();
-    if (spec.progress && summary.reused)
-        std::fprintf(stderr, "%s: resuming, %zu of %zu jobs already done\n", spec.name.c_str(), summary.reused, jobs.size());
-
-    const fs::path csv = dir / "results.csv";
-    {
-        // Rewrite what is kept (dropping a torn last line), then append as jobs finish.
-        std::string text = layout.header() + "\n";
-        for (const auto& j : jobs)
-            if (auto it = done.find(j.sim.id); it != done.end()) text += layout.line(it->second) + "\n";
-        writeAtomically(csv, text);
-    }
-    std::ofstream append(csv, std::ios::app);
-
-    const auto t0 = std::chrono::steady_clock::now();
     std::string version;
-    if (!todo.empty()) {
-        spice::WorkerPool pool({spec.workers, spec.jobTimeout_s, {}});
+    if (plan != "reuse") {
+        std::vector<std::size_t> todo;
+        {
+            std::istringstream in(plan.substr(3));
+            for (std::size_t i; in >> i;) todo.push_back(i);
+        }
+        summary.reused = jobs.size() - todo.size();
+        std::ofstream append;
+        if (root) {
+            manifest = {{"format", "imc-results"},
+                        {"version", kResultsVersion},
+                        {"name", spec.name},
+                        {"netlist_sha256", hash},
+                        {"seed", spec.seed},
+                        {"samples", jobs.size()},
+                        {"columns", columns},
+                        {"point_columns", layout.pointColumns},
+                        {"parameters", spec.parameters},
+                        {"created_utc", utcNow()},
+                        {"complete", false}};
+            writeAtomically(dir / "manifest.json", manifest.dump(2) + "\n");
+            if (spec.saveDecks) {
+                fs::create_directories(dir / "decks");
+                for (const auto& j : jobs) {
+                    const fs::path p = dir / "decks" / (j.sim.id + ".cir");
+                    if (!fs::exists(p)) writeAtomically(p, j.sim.deck);
+                }
+            }
+            if (talk && summary.reused)
+                std::fprintf(stderr, "%s: resuming, %zu of %zu jobs already done\n", spec.name.c_str(), summary.reused,
+                             jobs.size());
+            // Rewrite what is kept (dropping a torn last line), then append rows as jobs finish:
+            // the table is the journal an interrupted run resumes from.
+            std::string text = layout.header() + "\n";
+            for (const auto& j : jobs)
+                if (auto it = done.find(j.sim.id); it != done.end()) text += layout.line(it->second) + "\n";
+            writeAtomically(dir / "results.csv", text);
+            append.open(dir / "results.csv", std::ios::app);
+        }
+
+        // This rank's share: job i of the to-do list runs on rank i mod size.
+        std::vector<spice::SimJob> mine;
+        std::vector<std::size_t> mineIndex;
+        for (std::size_t k = 0; k < todo.size(); ++k)
+            if (int(k % std::size_t(cl.size)) == cl.rank) mine.push_back(jobs[todo[k]].sim), mineIndex.push_back(todo[k]);
+
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto header = splitCsvLine(layout.header());
+        spice::Progress all;
+        all.total = todo.size();
         ProgressLine progress(spec.name);
-        pool.run(
-            todo,
-            [&](std::size_t k, spice::SimResult&& res) {
-                const PlannedJob& job = jobs[todoIndex[k]];
+        auto record = [&](Row&& row) {  // rank 0: one finished row, from any rank
+            append << layout.line(row) << '\n' << std::flush;
+            ++all.done;
+            if (!row.ok) ++all.failed;
+            all.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            all.eta_s = all.elapsed_s / double(all.done) * double(all.total - all.done);
+            if (talk) progress.update(all);
+            done[row.job] = std::move(row);
+        };
+        auto drain = [&](bool block) {  // rank 0: rows other ranks have sent
+            for (std::string text; receiveAtRoot(text, block); block = false) {
+                Row row;
+                if (!parseRow(header, text, "row from another rank", row))
+                    throw std::runtime_error("malformed row from another rank: " + text);
+                record(std::move(row));
+            }
+        };
+        if (!mine.empty()) {
+            // The machine's cores are shared among the ranks on it.
+            const int workers = spec.workers > 0 ? spec.workers
+                                                 : std::max(1, spice::defaultWorkerCount() / std::max(1, cl.localSize));
+            spice::WorkerPool pool({workers, spec.jobTimeout_s, {}});
+            pool.run(mine, [&](std::size_t k, spice::SimResult&& res) {
+                const PlannedJob& job = jobs[mineIndex[k]];
                 Row row;
                 row.job = job.sim.id;
                 row.wall_s = res.wall_s;
@@ -283,39 +343,75 @@ RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::
                 } else {
                     row.error = res.errorKind + ": " + res.error;
                 }
-                append << layout.line(row) << '\n' << std::flush;
-                done[row.job] = std::move(row);
                 ++summary.ran;
-            },
-            [&](const spice::Progress& p) {
-                if (spec.progress) progress.update(p);
+                if (root) {
+                    record(std::move(row));
+                    drain(false);
+                } else {
+                    sendToRoot(layout.line(row));
+                }
             });
-        if (spec.progress) progress.finish();
+        }
+        if (root) {
+            while (all.done < all.total) drain(true);
+            if (talk && all.total) progress.finish();
+        }
+        summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        // Every rank knows the version of its own simulator; rank 0's is recorded (or another's
+        // when rank 0 ran nothing).
+        std::string versions = version;
+        if (cl.distributed()) {
+            if (!root) sendToRoot("version " + version);
+            if (root)
+                for (int r = 1; r < cl.size; ++r) {
+                    std::string text;
+                    receiveAtRoot(text, true);
+                    if (version.empty() && text.size() > 8) version = text.substr(8);
+                }
+        }
+        if (root) {
+            append.close();
+            json failures = json::array();
+            std::size_t failed = 0;
+            std::string text = layout.header() + "\n";
+            for (const auto& j : jobs) {
+                const Row& r = done.at(j.sim.id);
+                text += layout.line(r) + "\n";
+                if (!r.ok) ++failed, failures.push_back({{"job", r.job}, {"error", r.error}});
+            }
+            // The final table in job order, whatever order the workers finished in.
+            writeAtomically(dir / "results.csv", text);
+            manifest["ngspice_version"] = version;
+            manifest["wall_s"] = summary.wall_s;
+            manifest["ranks"] = cl.size;
+            manifest["workers"] = spec.workers > 0 ? spec.workers : spice::defaultWorkerCount();
+            manifest["failures"] = failed;
+            manifest["failed"] = failures;
+            manifest["ran"] = todo.size();
+            manifest["resumed_from"] = summary.reused;
+            manifest["complete"] = true;
+            writeAtomically(dir / "manifest.json", manifest.dump(2) + "\n");
+        }
+    } else {
+        summary.reused = jobs.size();
     }
-    append.close();
-    summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    // Final table in job order, whatever order the workers finished in.
-    std::string text = layout.header() + "\n";
-    json failures = json::array();
-    for (const auto& j : jobs) {
-        const Row& r = done.at(j.sim.id);
-        text += layout.line(r) + "\n";
-        summary.rows.push_back(r);
-        if (!r.ok) ++summary.failed, failures.push_back({{"job", r.job}, {"error", r.error}});
+    // Every rank returns the same table: rank 0 sends it to the others.
+    std::string table, manifestText;
+    if (root) {
+        table = layout.header() + "\n";
+        for (const auto& j : jobs) table += layout.line(done.at(j.sim.id)) + "\n";
+        manifestText = manifest.dump();
     }
-    writeAtomically(csv, text);
-    summary.ngspiceVersion = version;
-    manifest["ngspice_version"] = version;
-    manifest["wall_s"] = summary.wall_s;
-    manifest["workers"] = spec.workers > 0 ? spec.workers : spice::defaultWorkerCount();
-    manifest["failures"] = summary.failed;
-    manifest["failed"] = failures;
-    manifest["ran"] = summary.ran;
-    manifest["resumed_from"] = summary.reused;
-    manifest["complete"] = true;
-    writeAtomically(dir / "manifest.json", manifest.dump(2) + "\n");
-    summary.manifest = manifest;
+    broadcastFromRoot(table);
+    broadcastFromRoot(manifestText);
+    std::istringstream tableIn(table);
+    summary.rows = readRowsFrom(tableIn, (dir / "results.csv").string());
+    summary.manifest = json::parse(manifestText);
+    summary.ngspiceVersion = summary.manifest.value("ngspice_version", "");
+    if (plan == "reuse") summary.wall_s = summary.manifest.value("wall_s", 0.0);
+    summary.failed = 0;
+    for (const auto& r : summary.rows) summary.failed += r.ok ? 0 : 1;
     return summary;
 }
 

@@ -47,7 +47,7 @@ std::string sha256Hex(std::string_view data) {
     unsigned char tail[128] = {};
     const std::size_t rest = data.size() - i;
     for (std::size_t k = 0; k < rest; ++k) tail[k] = static_cast<unsigned char>(data[i + k]);
-    tail[rest] = 0x80;
+    tail[rest & 63] = 0x80;  // rest < 64 by the loop above
     const std::size_t blocks = rest + 9 > 64 ? 2 : 1;
     const std::uint64_t bits = std::uint64_t(data.size()) * 8;
     for (int k = 0; k < 8; ++k) tail[blocks * 64 - 1 - std::size_t(k)] = static_cast<unsigned char>(bits >> (8 * k));

@@ -1,0 +1,30 @@
+#pragma once
+// Runs across machines: when imc is launched by `mpirun`, every rank executes the same command
+// and each sweep's jobs are split across ranks (job i on rank i mod size). Each rank runs its
+// share with its own worker processes; rank 0 writes the results folder as rows arrive and
+// sends the finished table to every rank, so all ranks continue with the same numbers.
+// Without mpirun (or in a build without MPI) there is one rank and nothing changes.
+#include <string>
+
+namespace imc::characterize {
+
+struct Cluster {
+    int rank = 0;
+    int size = 1;
+    int localSize = 1;  // ranks on this machine, to share its cores among them
+    bool distributed() const { return size > 1; }
+};
+
+// The cluster this process belongs to; initializes MPI on first use when launched by mpirun.
+const Cluster& cluster();
+
+// True when the environment says an MPI launcher started this process.
+bool launchedByMpiLauncher();
+
+// Point-to-point text messages to rank 0 and broadcasts from it (no-ops on one rank).
+void sendToRoot(const std::string& text);
+// Receives one message sent with sendToRoot; when block is false returns false if none waits.
+bool receiveAtRoot(std::string& text, bool block);
+void broadcastFromRoot(std::string& text);
+
+}  // namespace imc::characterize
