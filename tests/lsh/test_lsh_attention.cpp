@@ -1,3 +1,189 @@
+// Sorted-chunk LSH attention against full attention (one bucket), against the O(L^2) reference
+// (many buckets and rounds), and its backward against finite differences.
 #include "lsh/lsh.hpp"
+#include "nn/ideal_attention.hpp"
+#include "nn/random.hpp"
 
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_floating_point.hpp>
+
+#include <cmath>
+
+using imc::lsh::LshAttentionSettings;
+using imc::lsh::Matrix;
+using imc::lsh::RoundCombination;
+
+namespace {
+
+Matrix randomMatrix(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed) {
+    imc::nn::Rng rng(seed);
+    Matrix m(rows, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal());
+    return m;
+}
+
+std::vector<std::vector<int>> randomBuckets(int rounds, int length, int buckets, std::uint64_t seed) {
+    imc::nn::Rng rng(seed);
+    std::vector<std::vector<int>> result(rounds, std::vector<int>(length));
+    for (auto& round : result)
+        for (auto& b : round) b = int(rng.below(buckets));
+    return result;
+}
+
+Matrix runKernel(const Matrix& q, const Matrix& k, const Matrix& v, const std::vector<std::vector<int>>& buckets,
+                 const LshAttentionSettings& settings) {
+    Matrix out(q.rows(), v.cols());
+    imc::lsh::lshAttentionForward(q, k, v, buckets, settings, out);
+    return out;
+}
+
+// Full causal attention without the diagonal, except that position 0 sees only itself: the
+// self rule of LSH attention written out directly.
+Matrix fullAttentionWithoutSelf(const Matrix& q, const Matrix& k, const Matrix& v) {
+    Matrix out(q.rows(), v.cols());
+    const double scale = 1 / std::sqrt(double(q.cols()));
+    for (Eigen::Index i = 0; i < q.rows(); ++i) {
+        if (i == 0) {
+            out.row(0) = v.row(0);
+            continue;
+        }
+        std::vector<double> w(i);
+        double maxScore = -INFINITY, total = 0;
+        for (Eigen::Index j = 0; j < i; ++j) maxScore = std::max(maxScore, w[j] = q.row(i).cast<double>().dot(k.row(j).cast<double>()) * scale);
+        for (auto& x : w) total += (x = std::exp(x - maxScore));
+        for (Eigen::Index c = 0; c < v.cols(); ++c) {
+            double acc = 0;
+            for (Eigen::Index j = 0; j < i; ++j) acc += w[j] * v(j, c);
+            out(i, c) = float(acc / total);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("one bucket and one chunk: LSH attention is full attention", "[lsh][attention]") {
+    const int length = 40, dim = 8;
+    const Matrix q = randomMatrix(length, dim, 1), k = randomMatrix(length, dim, 2), v = randomMatrix(length, dim, 3);
+    const std::vector<std::vector<int>> oneBucket(1, std::vector<int>(length, 0));
+    LshAttentionSettings settings;
+    settings.chunk = length;
+
+    SECTION("self allowed: equals the ideal causal softmax") {
+        settings.excludeSelf = false;
+        const Matrix lsh = runKernel(q, k, v, oneBucket, settings);
+        const Matrix ideal = imc::nn::idealAttentionReference(q, k, v);
+        CHECK((lsh - ideal).cwiseAbs().maxCoeff() < 1e-5f);
+    }
+    SECTION("Reformer self rule: equals full attention over the other earlier tokens") {
+        const Matrix lsh = runKernel(q, k, v, oneBucket, settings);
+        CHECK((lsh - fullAttentionWithoutSelf(q, k, v)).cwiseAbs().maxCoeff() < 1e-5f);
+    }
+    SECTION("a chunk of half the length still sees everything through the previous chunk") {
+        settings.chunk = length / 2;
+        settings.excludeSelf = false;
+        const Matrix lsh = runKernel(q, k, v, oneBucket, settings);
+        CHECK((lsh - imc::nn::idealAttentionReference(q, k, v)).cwiseAbs().maxCoeff() < 1e-5f);
+    }
+}
+
+TEST_CASE("multi-round sorted-chunk attention equals the brute-force reference", "[lsh][attention]") {
+    const int length = 53, dim = 6;
+    const Matrix q = randomMatrix(length, dim, 4), k = randomMatrix(length, dim, 5), v = randomMatrix(length, 5, 6);
+    for (auto combination : {RoundCombination::LogSumExp, RoundCombination::Union})
+        for (bool causal : {true, false})
+            for (int rounds : {1, 2, 4}) {
+                LshAttentionSettings settings;
+                settings.chunk = 7;
+                settings.combination = combination;
+                settings.causal = causal;
+                const auto buckets = randomBuckets(rounds, length, 4, 100 + rounds);
+                INFO("rounds " << rounds << " causal " << causal << " union " << (combination == RoundCombination::Union));
+                const Matrix fast = runKernel(q, k, v, buckets, settings);
+                const Matrix reference = imc::lsh::lshAttentionReference(q, k, v, buckets, settings);
+                CHECK((fast - reference).cwiseAbs().maxCoeff() < 1e-5f);
+            }
+}
+
+TEST_CASE("decode rows (Tq < Tk) match the same rows of the prefill", "[lsh][attention]") {
+    const int length = 30, dim = 4;
+    const Matrix q = randomMatrix(length, dim, 7), k = randomMatrix(length, dim, 8), v = randomMatrix(length, dim, 9);
+    const auto buckets = randomBuckets(3, length, 2, 10);
+    LshAttentionSettings settings;
+    settings.chunk = 4;
+    const Matrix prefill = runKernel(q, k, v, buckets, settings);
+    const Matrix tail = runKernel(q.bottomRows(5), k, v, buckets, settings);
+    CHECK((tail - prefill.bottomRows(5)).cwiseAbs().maxCoeff() == 0.0f);
+    const Matrix reference = imc::lsh::lshAttentionReference(q.bottomRows(5), k, v, buckets, settings);
+    CHECK((tail - reference).cwiseAbs().maxCoeff() < 1e-5f);
+}
+
+TEST_CASE("union and log-sum-exp differ exactly when rounds share pairs", "[lsh][attention]") {
+    const int length = 12, dim = 4;
+    const Matrix q = randomMatrix(length, dim, 11), k = randomMatrix(length, dim, 12), v = randomMatrix(length, dim, 13);
+    LshAttentionSettings settings;
+    settings.chunk = length;
+    // Two identical rounds: the multiset counts every pair twice, which cancels in the softmax.
+    const auto one = randomBuckets(1, length, 3, 14);
+    const std::vector<std::vector<int>> twice{one[0], one[0]};
+    settings.combination = RoundCombination::LogSumExp;
+    const Matrix lse = runKernel(q, k, v, twice, settings);
+    settings.combination = RoundCombination::Union;
+    const Matrix uni = runKernel(q, k, v, twice, settings);
+    CHECK((lse - uni).cwiseAbs().maxCoeff() < 1e-5f);
+    // Partly overlapping rounds: pairs found twice weigh double in the multiset only.
+    const std::vector<std::vector<int>> overlapping{one[0], randomBuckets(1, length, 3, 15)[0]};
+    settings.combination = RoundCombination::LogSumExp;
+    const Matrix lse2 = runKernel(q, k, v, overlapping, settings);
+    settings.combination = RoundCombination::Union;
+    const Matrix uni2 = runKernel(q, k, v, overlapping, settings);
+    CHECK((lse2 - uni2).cwiseAbs().maxCoeff() > 1e-3f);
+}
+
+TEST_CASE("backward is the exact gradient over the selected pairs", "[lsh][attention][gradient]") {
+    const int length = 16, dim = 4;
+    Matrix q = randomMatrix(length, dim, 21), k = randomMatrix(length, dim, 22), v = randomMatrix(length, dim, 23);
+    const Matrix weights = randomMatrix(length, dim, 24);  // loss = sum(weights .* out)
+    const auto buckets = randomBuckets(2, length, 2, 25);
+    LshAttentionSettings settings;
+    settings.chunk = 4;
+    settings.combination = RoundCombination::Union;
+    Matrix out(length, dim), keys, probs;
+    imc::lsh::lshAttentionForward(q, k, v, buckets, settings, out, &keys, &probs);
+    Matrix dq(length, dim), dk(length, dim), dv(length, dim);
+    imc::lsh::lshAttentionBackward(q, k, v, weights, keys, probs, dq, dk, dv);
+    const auto loss = [&] { return double((runKernel(q, k, v, buckets, settings).array() * weights.array()).sum()); };
+    const float step = 1e-2f;
+    for (auto [tensor, gradient] : {std::pair{&q, &dq}, std::pair{&k, &dk}, std::pair{&v, &dv}})
+        for (Eigen::Index index : {3, 17, 40, 61}) {
+            float& x = tensor->data()[index];
+            const float saved = x;
+            x = saved + step;
+            const double up = loss();
+            x = saved - step;
+            const double down = loss();
+            x = saved;
+            CHECK_THAT(gradient->data()[index], Catch::Matchers::WithinAbs((up - down) / (2 * step), 2e-3));
+        }
+}
+
+TEST_CASE("the lsh backend registers with the engine and hashes keys with its family", "[lsh][backend]") {
+    imc::lsh::LshOptions options;
+    options.projection.kind = "gaussian";
+    options.projection.buckets = 4;
+    options.projection.rounds = 2;
+    options.attention.chunk = 8;
+    imc::lsh::registerLshBackend(options);
+    const auto backend = imc::nn::makeAttentionBackend("lsh");
+    REQUIRE(backend->name() == "lsh");
+    const auto& lsh = dynamic_cast<const imc::lsh::LshAttention&>(*backend);
+    const int length = 32, dim = 8;
+    const Matrix q = randomMatrix(length, dim, 31), k = randomMatrix(length, dim, 32), v = randomMatrix(length, dim, 33);
+    Matrix out(length, dim);
+    backend->forward({1, 0}, q, k, v, out, nullptr);
+    const auto buckets = lsh.bucketsFor({1, 0}, k);
+    REQUIRE(buckets.size() == 2);
+    CHECK((out - imc::lsh::lshAttentionReference(q, k, v, buckets, options.attention)).cwiseAbs().maxCoeff() < 1e-5f);
+    // Another head has its own array.
+    CHECK(lsh.bucketsFor({1, 1}, k) != buckets);
+}
