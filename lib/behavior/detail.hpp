@@ -1,0 +1,84 @@
+#pragma once
+// Internal helpers shared by the optimized and the reference kernels, so both see the same
+// window geometry, decay and random numbers.
+#include "behavior/gaincell_attention.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace imc::behavior::detail {
+
+// SplitMix64 finalizer: a bijective mix, so distinct counters give unrelated 64-bit values.
+inline std::uint64_t mix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+inline std::uint64_t combine(std::uint64_t key, std::uint64_t value) { return mix64(key ^ mix64(value)); }
+
+// 53 random bits in (0, 1): never 0, so log() in Box-Muller stays finite.
+inline double unitOpen(std::uint64_t bits) { return (double(bits >> 11) + 0.5) * 0x1.0p-53; }
+
+// A standard normal that is a pure function of (key, counter): counter-based, no generator state.
+inline double normalAt(std::uint64_t key, std::uint64_t counter) {
+    const std::uint64_t a = combine(key, 2 * counter), b = combine(key, 2 * counter + 1);
+    return std::sqrt(-2.0 * std::log(unitOpen(a))) * std::cos(6.283185307179586 * unitOpen(b));
+}
+
+enum class Purpose : std::uint64_t { TileCircuits = 1, ReadoutNoiseKey = 2, ReadoutNoiseValue = 3 };
+
+inline std::uint64_t headKey(std::uint64_t seed, Purpose purpose, HeadIndex head) {
+    std::uint64_t key = combine(seed, static_cast<std::uint64_t>(purpose));
+    key = combine(key, static_cast<std::uint64_t>(static_cast<std::int64_t>(head.layer)));
+    return combine(key, static_cast<std::uint64_t>(static_cast<std::int64_t>(head.head)));
+}
+
+// Where keys live: query i is at position offset + i; key t' is in window of t when
+// t - M < t' <= t; its physical tile is (t' mod M) / tile_size, i.e. blocks of tile_size keys
+// aligned at absolute positions, folded modulo M / tile_size when the circular buffer wraps.
+struct WindowGeometry {
+    long Tq = 0, Tk = 0, offset = 0;
+    long window = 0;  // effective M (>= 1)
+    long tile = 0;
+    bool wraps = false;
+    long physical_tiles = 0;  // distinct tiles when wrapping, else the number of key blocks
+
+    bool inWindow(long t, long tp) const { return tp <= t && tp > t - window; }
+    long tileOfKey(long tp) const { return wraps ? (tp / tile) % physical_tiles : tp / tile; }
+};
+
+inline WindowGeometry makeGeometry(const GainCellModel& model, const AttentionOptions& options, long Tq, long Tk,
+                                   long Dq, long Dk, long Dv, long Tv) {
+    if (Tq < 1 || Tk < 1) throw std::invalid_argument("gain-cell attention: empty q or k");
+    if (Tq > Tk)
+        throw std::invalid_argument("gain-cell attention: " + std::to_string(Tq) + " queries but only " +
+                                    std::to_string(Tk) + " keys");
+    if (Tv != Tk) throw std::invalid_argument("gain-cell attention: k and v have different row counts");
+    if (Dq != Dk || Dk != Dv) throw std::invalid_argument("gain-cell attention: q, k and v have different widths");
+    if (options.window < 0) throw std::invalid_argument("gain-cell attention: negative window");
+    if (options.layers < 1) throw std::invalid_argument("gain-cell attention: layers must be >= 1");
+    WindowGeometry g;
+    g.Tq = Tq;
+    g.Tk = Tk;
+    g.offset = Tk - Tq;
+    g.tile = model.architecture().tile_size;
+    g.window = options.window == 0 ? Tk : options.window;
+    g.wraps = g.window < Tk;
+    if (g.wraps && g.window % g.tile != 0)
+        throw std::invalid_argument("gain-cell attention: window " + std::to_string(g.window) +
+                                    " is shorter than the sequence and not a multiple of the tile size " +
+                                    std::to_string(g.tile));
+    g.physical_tiles = g.wraps ? g.window / g.tile : (Tk + g.tile - 1) / g.tile;
+    return g;
+}
+
+// r = Delta_t / tau per token step, 0 when decay is off or there is no retention fit.
+inline double decayRate(const GainCellModel& model, const AttentionOptions& options) {
+    return options.decay ? model.decayPerStep(options.layers) : 0.0;
+}
+
+}  // namespace imc::behavior::detail

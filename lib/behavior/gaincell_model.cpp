@@ -1,0 +1,313 @@
+// Circuit laws, the fits-directory loader and the per-tile device-to-device draws.
+#include "behavior/detail.hpp"
+#include "behavior/gaincell_attention.hpp"
+#include "fit/fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+namespace imc::behavior {
+
+// ---------------------------------------------------------------- quantizers and circuit laws
+
+double quantizeUniform(double x, double lo, double hi, int levels) {
+    const double step = (hi - lo) / (levels - 1);
+    const double clamped = std::clamp(x, lo, hi);
+    // Round half away from zero on the level index, then clamp again against rounding past hi.
+    return std::min(hi, lo + std::round((clamped - lo) / step) * step);
+}
+
+double HardSigmoidPulse::operator()(double S) const { return std::clamp((S - offset) / S_sat, 0.0, 1.0); }
+
+double HardSigmoidPulse::derivative(double S) const {
+    const double u = (S - offset) / S_sat;
+    return (u > 0.0 && u < 1.0) ? 1.0 / S_sat : 0.0;
+}
+
+double SignedReadout::operator()(double x) const {
+    const double magnitude = std::clamp((std::abs(x) - offset) / S_sat, 0.0, 1.0);
+    return x < 0.0 ? -magnitude : magnitude;
+}
+
+double SignedReadout::derivative(double x) const {
+    const double u = (std::abs(x) - offset) / S_sat;
+    return (u > 0.0 && u < 1.0) ? 1.0 / S_sat : 0.0;
+}
+
+double ReadoutNoiseTable::at(double stored_V) const {
+    if (levels_V.empty()) return 0.0;
+    if (stored_V <= levels_V.front()) return std.front();
+    if (stored_V >= levels_V.back()) return std.back();
+    const auto upper = std::upper_bound(levels_V.begin(), levels_V.end(), stored_V);
+    const std::size_t i = static_cast<std::size_t>(upper - levels_V.begin());
+    const double w = (stored_V - levels_V[i - 1]) / (levels_V[i] - levels_V[i - 1]);
+    return std[i - 1] + w * (std[i] - std[i - 1]);
+}
+
+// ---------------------------------------------------------------- loading
+
+namespace {
+
+using imc::fit::FitRecord;
+
+[[noreturn]] void fail(const std::string& source, const std::string& message) {
+    throw std::runtime_error(source + ": " + message);
+}
+
+double required(const FitRecord& record, const std::string& name) { return record.coefficient(name); }
+
+std::optional<double> optionalCoefficient(const FitRecord& record, const std::string& name) {
+    const auto it = record.coefficients.find(name);
+    if (it == record.coefficients.end()) return std::nullopt;
+    return it->second;
+}
+
+int integerCoefficient(const FitRecord& record, const std::string& name, int minimum) {
+    const double value = required(record, name);
+    if (value != std::round(value) || value < minimum || value > 1e6)
+        fail(record.source, "coefficient \"" + name + "\" must be an integer >= " + std::to_string(minimum));
+    return static_cast<int>(value);
+}
+
+UniformQuantizer quantizerFrom(const FitRecord& record, const std::string& prefix, const std::string& unit_suffix) {
+    UniformQuantizer quantizer;
+    quantizer.levels = integerCoefficient(record, prefix + "_levels", 2);
+    quantizer.lo = required(record, prefix + "_min" + unit_suffix);
+    quantizer.hi = required(record, prefix + "_max" + unit_suffix);
+    if (!(quantizer.lo < quantizer.hi))
+        fail(record.source, "\"" + prefix + "_min" + unit_suffix + "\" must be below \"" + prefix + "_max" +
+                                unit_suffix + "\"");
+    return quantizer;
+}
+
+// spread.coefficient_std (or the older spread.mc_std): absolute std per coefficient name.
+std::map<std::string, double> coefficientStd(const FitRecord& record) {
+    std::map<std::string, double> result;
+    if (!record.spread.is_object()) return result;
+    for (const char* key : {"coefficient_std", "mc_std"}) {
+        const auto it = record.spread.find(key);
+        if (it == record.spread.end()) continue;
+        if (!it->is_object()) fail(record.source, std::string("field \"spread.") + key + "\" must be an object");
+        for (const auto& [name, value] : it->items()) {
+            if (!value.is_number() || value.get<double>() < 0.0)
+                fail(record.source, std::string("field \"spread.") + key + "." + name + "\" must be a number >= 0");
+            if (!record.coefficients.count(name))
+                fail(record.source, std::string("field \"spread.") + key + "." + name +
+                                        "\" names no coefficient of this model");
+            result[name] = value.get<double>();
+        }
+    }
+    return result;
+}
+
+CoefficientSet coefficientSet(const FitRecord& record) {
+    return CoefficientSet{record.source, record.coefficients, coefficientStd(record)};
+}
+
+// spread.readout_noise* = {"levels" (or "K_levels_V"): [...], "std": [...], "mean": [...] (unused)}.
+ReadoutNoiseTable readoutNoiseFrom(const FitRecord& record) {
+    ReadoutNoiseTable table;
+    if (!record.spread.is_object()) return table;
+    for (const auto& [key, value] : record.spread.items()) {
+        if (key.rfind("readout_noise", 0) != 0) continue;
+        const std::string field = "field \"spread." + key;
+        if (!value.is_object()) fail(record.source, field + "\" must be an object");
+        const auto levels = value.contains("levels") ? value.find("levels") : value.find("K_levels_V");
+        const auto stds = value.find("std");
+        if (levels == value.end() || stds == value.end() || !levels->is_array() || !stds->is_array())
+            fail(record.source, field + "\" needs arrays \"levels\" and \"std\"");
+        if (levels->size() != stds->size() || levels->empty())
+            fail(record.source, field + "\": \"levels\" and \"std\" must have the same, non-zero length");
+        for (std::size_t i = 0; i < levels->size(); ++i) {
+            if (!(*levels)[i].is_number() || !(*stds)[i].is_number())
+                fail(record.source, field + "\": entries must be numbers");
+            table.levels_V.push_back((*levels)[i].get<double>());
+            table.std.push_back((*stds)[i].get<double>());
+            if (table.std.back() < 0.0) fail(record.source, field + ".std\": must be >= 0");
+            if (i > 0 && !(table.levels_V[i] > table.levels_V[i - 1]))
+                fail(record.source, field + ".levels\": must be strictly ascending");
+        }
+        return table;
+    }
+    return table;
+}
+
+double lookup(const std::map<std::string, double>& coefficients, const std::string& source, const std::string& name) {
+    const auto it = coefficients.find(name);
+    if (it == coefficients.end()) fail(source, "missing coefficient \"" + name + "\"");
+    return it->second;
+}
+
+std::string cName(int i, int j) { return "C_" + std::to_string(i) + "_" + std::to_string(j); }
+
+}  // namespace
+
+const GainCellPolynomial& GainCellModel::polynomial() const {
+    if (!polynomial_) throw std::runtime_error("the fits directory has no gaincell-poly record (needed by the nonlinear model)");
+    return *polynomial_;
+}
+
+double GainCellModel::decayPerStep(int layers) const {
+    if (!tau_s_) return 0.0;
+    return layers * *architecture_.step_latency_s / *tau_s_;
+}
+
+GainCellPolynomial GainCellModel::polynomialFrom(const std::map<std::string, double>& c) const {
+    const std::string& source = poly_set_ ? poly_set_->source : std::string("gaincell-poly");
+    GainCellPolynomial poly;
+    poly.offset_V = lookup(c, source, "K_offset");
+    if (c.count("C_0_0")) {
+        // Full form: fold V_in into the per-power sums once, D_i = sum_j C_i_j V_in^j.
+        for (int i = 0; i <= 3; ++i) {
+            double sum = 0.0, V_in_power = 1.0;
+            for (int j = 0; j <= 3 - i; ++j, V_in_power *= poly_V_in_V_) sum += lookup(c, source, cName(i, j)) * V_in_power;
+            poly.D[static_cast<std::size_t>(i)] = sum;
+        }
+    } else {
+        for (int i = 0; i <= 3; ++i) poly.D[static_cast<std::size_t>(i)] = lookup(c, source, "D_" + std::to_string(i));
+    }
+    return poly;
+}
+
+HardSigmoidPulse GainCellModel::pulseFrom(const CoefficientSet& set, const std::map<std::string, double>& c) {
+    HardSigmoidPulse pulse;
+    if (c.count("S_sat")) {
+        pulse.S_sat = c.at("S_sat");
+        pulse.offset = c.count("offset") ? c.at("offset") : 0.0;
+    } else {
+        const double slope = lookup(c, set.source, "slope_s_per_x");
+        pulse.S_sat = lookup(c, set.source, "T_max_s") / slope;
+        pulse.offset = lookup(c, set.source, "offset_x");
+    }
+    if (!(pulse.S_sat > 0.0) || !std::isfinite(pulse.S_sat))
+        fail(set.source, "the saturation input (S_sat, or T_max_s / slope_s_per_x) must be positive");
+    return pulse;
+}
+
+SignedReadout GainCellModel::readoutFrom(const CoefficientSet& set, const std::map<std::string, double>& c) {
+    const HardSigmoidPulse same = pulseFrom(set, c);
+    return SignedReadout{same.offset, same.S_sat};
+}
+
+GainCellModel GainCellModel::load(const std::string& fits_dir) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(fits_dir)) throw std::runtime_error(fits_dir + ": not a directory of fits files");
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(fits_dir))
+        if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+
+    const std::set<std::string> used{"gaincell-array", "c2p-relu", "hardsigmoid", "c2p-signed",
+                                     "hardsigmoid-signed", "gaincell-poly", "retention"};
+    std::map<std::string, FitRecord> records;
+    for (const auto& path : files) {
+        FitRecord record = imc::fit::readFit(path.string());
+        if (!used.count(record.model)) continue;
+        // c2p-relu and hardsigmoid are two names of one circuit law; so are the signed ones.
+        std::string role = record.model;
+        if (role == "hardsigmoid") role = "c2p-relu";
+        if (role == "hardsigmoid-signed") role = "c2p-signed";
+        if (records.count(role))
+            throw std::runtime_error(fits_dir + ": two files give model \"" + role + "\": " + records[role].source +
+                                     " and " + record.source);
+        records.emplace(role, std::move(record));
+    }
+    auto need = [&](const std::string& role, const std::string& what) -> const FitRecord& {
+        const auto it = records.find(role);
+        if (it == records.end())
+            throw std::runtime_error(fits_dir + ": no fits file with model \"" + role + "\" (" + what + ")");
+        return it->second;
+    };
+
+    GainCellModel model;
+    const FitRecord& array = need("gaincell-array", "quantizers, tile size, V_in and step latency");
+    ArrayArchitecture& arch = model.architecture_;
+    arch.query = quantizerFrom(array, "Q", "");
+    arch.key = quantizerFrom(array, "K", "_V");
+    arch.value = quantizerFrom(array, "V", "_V");
+    arch.output = quantizerFrom(array, "out", "");
+    arch.tile_size = integerCoefficient(array, "tile_size", 1);
+    arch.V_in_V = optionalCoefficient(array, "V_in_V");
+    arch.step_latency_s = optionalCoefficient(array, "step_latency_s");
+
+    model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse; or model \"hardsigmoid\""));
+    model.pulse_ = pulseFrom(model.pulse_set_, model.pulse_set_.mean);
+    model.readout_set_ = coefficientSet(need("c2p-signed", "second-array signed readout; or model \"hardsigmoid-signed\""));
+    model.readout_ = readoutFrom(model.readout_set_, model.readout_set_.mean);
+
+    if (const auto it = records.find("retention"); it != records.end()) {
+        const double tau_s = required(it->second, "tau_s");
+        if (!(tau_s > 0.0)) fail(it->second.source, "coefficient \"tau_s\" must be positive");
+        if (!arch.step_latency_s || !(*arch.step_latency_s >= 0.0))
+            fail(array.source, "a retention fit is given, so \"step_latency_s\" (delta_t per layer) is needed");
+        model.tau_s_ = tau_s;
+    }
+
+    if (const auto it = records.find("gaincell-poly"); it != records.end()) {
+        const FitRecord& poly = it->second;
+        const bool full_form = poly.coefficients.count("C_0_0") > 0;
+        const std::optional<double> poly_V_in = optionalCoefficient(poly, "V_in");
+        if (full_form) {
+            if (!arch.V_in_V && !poly_V_in)
+                fail(array.source, "the gain-cell polynomial has C_i_j, so the read voltage \"V_in_V\" is needed");
+            model.poly_V_in_V_ = arch.V_in_V ? *arch.V_in_V : *poly_V_in;
+        } else if (!poly.coefficients.count("D_0")) {
+            fail(poly.source, "gaincell-poly needs either C_0_0..C_3_0 or D_0..D_3");
+        } else if (arch.V_in_V && poly_V_in && std::abs(*arch.V_in_V - *poly_V_in) > 1e-9 * std::abs(*poly_V_in)) {
+            fail(poly.source, "the per-power sums D_i were fitted at V_in = " + std::to_string(*poly_V_in) +
+                                  " V but the array reads at V_in_V = " + std::to_string(*arch.V_in_V) + " V");
+        }
+        model.poly_set_ = coefficientSet(poly);
+        model.polynomial_ = model.polynomialFrom(poly.coefficients);
+        model.noise_ = readoutNoiseFrom(poly);
+        if (arch.V_in_V) poly.checkRange("V_in_V", *arch.V_in_V);
+    }
+    return model;
+}
+
+// ---------------------------------------------------------------- device-to-device draws
+
+namespace {
+
+std::uint64_t nameHash(const std::string& name) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across platforms and builds
+    for (const unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+    return h;
+}
+
+// Each coefficient draws from its own counter (keyed by its name), so adding a spread entry
+// elsewhere never changes the others' values.
+std::map<std::string, double> perturbed(const CoefficientSet& set, std::uint64_t key) {
+    std::map<std::string, double> values = set.mean;
+    for (const auto& [name, sigma] : set.std)
+        if (sigma > 0.0) values[name] += sigma * detail::normalAt(detail::combine(key, nameHash(name)), 0);
+    return values;
+}
+
+}  // namespace
+
+TileCircuits drawTileCircuits(const GainCellModel& model, const Variability& variability, HeadIndex head, int tile) {
+    TileCircuits circuits;
+    if (!variability.enabled || !variability.device_to_device) {
+        if (model.hasPolynomial()) circuits.key_array = circuits.value_array = model.polynomial();
+        circuits.pulse = model.pulse();
+        circuits.readout = model.readout();
+        return circuits;
+    }
+    const std::uint64_t tile_key =
+        detail::combine(detail::headKey(variability.seed, detail::Purpose::TileCircuits, head), static_cast<std::uint64_t>(tile));
+    if (const auto& poly = model.polynomialCoefficients()) {
+        circuits.key_array = model.polynomialFrom(perturbed(*poly, detail::combine(tile_key, 1)));
+        circuits.value_array = model.polynomialFrom(perturbed(*poly, detail::combine(tile_key, 2)));
+    }
+    circuits.pulse = GainCellModel::pulseFrom(model.pulseCoefficients(),
+                                              perturbed(model.pulseCoefficients(), detail::combine(tile_key, 3)));
+    circuits.readout = GainCellModel::readoutFrom(model.readoutCoefficients(),
+                                                  perturbed(model.readoutCoefficients(), detail::combine(tile_key, 4)));
+    return circuits;
+}
+
+}  // namespace imc::behavior
