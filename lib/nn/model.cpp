@@ -3,6 +3,7 @@
 #include "nn/ops.hpp"
 #include "nn/random.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -235,6 +236,23 @@ HeadScalars& Transformer::headScalars(int layer, int head) {
     return state_->scalars.at(static_cast<std::size_t>(layer) * state_->model.config.heads + head);
 }
 
+namespace {
+
+void assignScalars(std::vector<HeadScalars>& table, std::span<const HeadScalars> scalars) {
+    if (scalars.empty()) {
+        std::fill(table.begin(), table.end(), HeadScalars{});
+        return;
+    }
+    if (scalars.size() != table.size())
+        throw std::invalid_argument("expected " + std::to_string(table.size()) + " head scalars (layers * heads), got " +
+                                    std::to_string(scalars.size()));
+    std::copy(scalars.begin(), scalars.end(), table.begin());
+}
+
+}  // namespace
+
+void Transformer::setHeadScalars(std::span<const HeadScalars> scalars) { assignScalars(state_->scalars, scalars); }
+
 const Matrix& Transformer::forward(std::span<const int> tokens, int batch, int seqLen) {
     checkTokens(tokens, batch, seqLen, state_->model.config);
     State& s = *state_;
@@ -342,6 +360,8 @@ Decoder::~Decoder() = default;
 HeadScalars& Decoder::headScalars(int layer, int head) {
     return state_->scalars.at(static_cast<std::size_t>(layer) * state_->model.config.heads + head);
 }
+
+void Decoder::setHeadScalars(std::span<const HeadScalars> scalars) { assignScalars(state_->scalars, scalars); }
 
 void Decoder::reset() { state_->position = 0; }
 

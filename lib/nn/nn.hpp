@@ -90,6 +90,8 @@ public:
     Transformer& operator=(const Transformer&) = delete;
 
     HeadScalars& headScalars(int layer, int head);
+    // All of them at once, layer-major: [layers * heads] (empty: identity).
+    void setHeadScalars(std::span<const HeadScalars> scalars);
 
     // tokens: [batch * seqLen] row-major -> logits [batch * seqLen, vocab].
     const Matrix& forward(std::span<const int> tokens, int batch, int seqLen);
@@ -112,6 +114,7 @@ public:
     Decoder& operator=(const Decoder&) = delete;
 
     HeadScalars& headScalars(int layer, int head);
+    void setHeadScalars(std::span<const HeadScalars> scalars);  // layer-major, empty: identity
     void reset();
     int position() const;  // tokens in the cache
     // Appends `token` at position() (< context) and returns logits [1, vocab].
@@ -145,8 +148,9 @@ struct EvalResult {
     double seconds = 0;
 };
 // Non-overlapping windows of the context length over the first `maxTokens` predictions.
+// headScalars: layer-major [layers * heads], empty for identity.
 EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::span<const int> tokens,
-                    std::size_t maxTokens);
+                    std::size_t maxTokens, std::span<const HeadScalars> headScalars = {});
 
 struct TrainOptions {
     int steps = 2000;
@@ -186,6 +190,6 @@ struct GenerateOptions {
     std::uint64_t seed = 1;
 };
 std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
-                     const GenerateOptions& options);
+                     const GenerateOptions& options, std::span<const HeadScalars> headScalars = {});
 
 }  // namespace imc::nn

@@ -100,7 +100,7 @@ private:
 
 std::mutex poolMutex;
 std::unique_ptr<ThreadPool> pool;
-int requestedThreads = 0;
+std::atomic<int> requestedThreads{0};
 
 int resolveThreads(int threads) {
     if (threads > 0) return threads;

@@ -1,5 +1,6 @@
 // Training (AdamW), evaluation and sampling on top of Transformer and Decoder.
 #include "nn/nn.hpp"
+#include "nn/ops.hpp"
 #include "nn/random.hpp"
 
 #include <algorithm>
@@ -28,12 +29,13 @@ float learningRateAt(int step, const TrainOptions& o) {
 }  // namespace
 
 EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::span<const int> tokens,
-                    std::size_t maxTokens) {
+                    std::size_t maxTokens, std::span<const HeadScalars> headScalars) {
     const std::size_t window = static_cast<std::size_t>(model.config.context);
     const std::size_t predictions = std::min(maxTokens, tokens.empty() ? 0 : tokens.size() - 1);
     if (predictions == 0) throw std::invalid_argument("evaluate: no tokens to predict");
     constexpr std::size_t kBatch = 8;
     Transformer net(model, backend);
+    net.setHeadScalars(headScalars);
     std::vector<int> inputs, targets;
     double weightedLoss = 0;
     const auto start = Clock::now();
@@ -44,8 +46,9 @@ EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::sp
         const std::size_t batch = length == window ? std::min(kBatch, (predictions - done) / window) : 1;
         inputs.assign(tokens.begin() + done, tokens.begin() + done + batch * length);
         targets.assign(tokens.begin() + done + 1, tokens.begin() + done + 1 + batch * length);
-        const float loss = net.forwardLoss(inputs, targets, static_cast<int>(batch), static_cast<int>(length));
-        weightedLoss += double(loss) * double(batch * length);
+        // Inference only: no tapes kept, no logit gradients.
+        const Matrix& logits = net.forward(inputs, static_cast<int>(batch), static_cast<int>(length));
+        weightedLoss += ops::crossEntropy(logits, targets, nullptr) * double(batch * length);
         done += batch * length;
     }
     EvalResult result;
@@ -123,8 +126,9 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
 }
 
 std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
-                     const GenerateOptions& options) {
+                     const GenerateOptions& options, std::span<const HeadScalars> headScalars) {
     Decoder decoder(model, backend);
+    decoder.setHeadScalars(headScalars);
     Rng rng(options.seed);
     // Every training document follows an end-of-text token, so start the same way.
     std::vector<int> history{ByteTokenizer::kEndOfText};

@@ -60,6 +60,27 @@ TEST_CASE("KV-cache decoding gives the logits of the batched prefill") {
     CHECK(decoder.position() == 0);
 }
 
+TEST_CASE("KV-cache decoding applies per-head scalars like the prefill") {
+    const Model model = sharpModel(14);
+    auto backend = makeAttentionBackend("ideal");
+    std::vector<HeadScalars> scalars(model.config.layers * model.config.heads);
+    scalars[1] = {{0.8f, 0.05f}, {1.2f, -0.1f}, {0.9f, 0.2f}, {1.1f, -0.05f}};
+    scalars[2].v = {0.5f, 0.0f};
+    const auto tokens = randomTokens(20, 256, 8);
+    Transformer net(model, *backend), plain(model, *backend);
+    net.setHeadScalars(scalars);
+    const Matrix prefill = net.forward(tokens, 1, 20);
+    // The scalars must change something, or this test proves nothing.
+    CHECK((plain.forward(tokens, 1, 20) - prefill).cwiseAbs().maxCoeff() > 1e-2f);
+    Decoder decoder(model, *backend);
+    decoder.setHeadScalars(scalars);
+    for (int t = 0; t < 20; ++t) {
+        const Matrix& logits = decoder.step(tokens[t]);
+        CHECK((logits.row(0) - prefill.row(t)).cwiseAbs().maxCoeff() < 1e-3f);
+    }
+    CHECK_THROWS_AS(net.setHeadScalars(std::vector<HeadScalars>(3)), std::invalid_argument);
+}
+
 TEST_CASE("sequences in a batch do not see each other") {
     const Model model = sharpModel(12);
     auto backend = makeAttentionBackend("ideal");
