@@ -46,10 +46,17 @@ Prepared prepare(const GainCellModel& model, const AttentionOptions& options, co
     for (long t = 0; t < g.physical_tiles; ++t)
         p.tiles.push_back(drawTileCircuits(model, variability, head, static_cast<int>(t)));
 
+    // Float with a multiply by 1/step: the same levels as quantizeUniform except for values
+    // lying within float rounding of a boundary between two levels.
     auto quantized = [&](ConstMatrixRef x, const UniformQuantizer& quantizer) {
         Matrix y = x;
-        if (options.quantize_inputs)
-            y = y.unaryExpr([&](float value) { return static_cast<float>(quantizer(value)); });
+        if (!options.quantize_inputs) return y;
+        const float lo = static_cast<float>(quantizer.lo), hi = static_cast<float>(quantizer.hi);
+        const float step = static_cast<float>(quantizer.step()), inv_step = 1.0f / step;
+        y = y.unaryExpr([=](float value) {
+            const float index = static_cast<float>(static_cast<int>((std::clamp(value, lo, hi) - lo) * inv_step + 0.5f));
+            return std::min(hi, lo + index * step);
+        });
         return y;
     };
     p.Qraw = quantized(q, arch.query);
@@ -151,36 +158,47 @@ void firstArrayBlock(const Prepared& p, const TileCircuits& c, Workspace& w, lon
                 p.Qs2.middleRows(i0, rows) * p.K_var.middleRows(s0, cols).transpose();
     }
     const float D0 = static_cast<float>(c.key_array.D[0]);
+    // The pulse law in float, inlined: this loop touches every score of the head.
+    const float offset = static_cast<float>(c.pulse.offset), inv_sat = static_cast<float>(1.0 / c.pulse.S_sat);
+    const float pulse_scale = static_cast<float>(p.pulse_scale);
+    const int used_lo = p.nonlinear ? 0 : 1, used_hi = p.nonlinear ? 3 : 1;
     for (long a = 0; a < rows; ++a) {
         const long t = g.offset + i0 + a;
-        for (long b = 0; b < cols; ++b) {
-            const long tp = s0 + b;
-            float s = 0.0f, phi = 0.0f;
-            if (g.inWindow(t, tp)) {
-                const auto m = static_cast<std::size_t>(t - tp);
-                w.row_read[static_cast<std::size_t>(a)] = 1;
-                if (!p.nonlinear) {
-                    s = w.T[0](a, b) * p.decay[1][m];
-                    phi = static_cast<float>(c.pulse(s));
-                    w.W[1](a, b) = phi * p.decay[1][m];
-                } else {
-                    s = D0 * p.Q_rowsum(i0 + a) + w.T[0](a, b) * p.decay[1][m] + w.T[1](a, b) * p.decay[2][m] +
-                        w.T[2](a, b) * p.decay[3][m];
-                    if (p.noisy)
-                        s += static_cast<float>(std::sqrt(double(w.N(a, b))) *
-                                                detail::normalAt(p.key_S, (static_cast<std::uint64_t>(t) << 32) |
-                                                                              static_cast<std::uint64_t>(tp)));
-                    phi = static_cast<float>(c.pulse(s));
-                    const float pulse = phi * static_cast<float>(p.pulse_scale);
-                    w.W[0](a, b) = pulse;
-                    for (int i = 1; i <= 3; ++i) w.W[i](a, b) = pulse * p.decay[i][m];
-                }
+        // Keys of this block inside the window of t: columns [lo, hi).
+        const long lo = std::clamp(t - g.window + 1 - s0, 0L, cols), hi = std::clamp(t + 1 - s0, 0L, cols);
+        for (int i = used_lo; i <= used_hi; ++i) {
+            w.W[i].row(a).head(lo).setZero();
+            w.W[i].row(a).segment(hi, cols - hi).setZero();
+        }
+        if (lo >= hi) continue;
+        w.row_read[static_cast<std::size_t>(a)] = 1;
+        const float* d1 = p.decay[1].data() + (t - s0);  // d1[-b] = alpha(t, s0 + b)
+        const float* d2 = p.decay[2].data() + (t - s0);
+        const float* d3 = p.decay[3].data() + (t - s0);
+        for (long b = lo; b < hi; ++b) {
+            float s, phi;
+            if (!p.nonlinear) {
+                s = w.T[0](a, b) * d1[-b];
+                phi = std::clamp((s - offset) * inv_sat, 0.0f, 1.0f);
+                w.W[1](a, b) = phi * d1[-b];
             } else {
-                for (auto& m : w.W) m(a, b) = 0.0f;
+                s = D0 * p.Q_rowsum(i0 + a) + w.T[0](a, b) * d1[-b] + w.T[1](a, b) * d2[-b] + w.T[2](a, b) * d3[-b];
+                if (p.noisy) {
+                    const long tp = s0 + b;
+                    s += static_cast<float>(std::sqrt(double(w.N(a, b))) *
+                                            detail::normalAt(p.key_S, (static_cast<std::uint64_t>(t) << 32) |
+                                                                          static_cast<std::uint64_t>(tp)));
+                }
+                phi = std::clamp((s - offset) * inv_sat, 0.0f, 1.0f);
+                const float pulse = phi * pulse_scale;
+                w.W[0](a, b) = pulse;
+                w.W[1](a, b) = pulse * d1[-b];
+                w.W[2](a, b) = pulse * d2[-b];
+                w.W[3](a, b) = pulse * d3[-b];
             }
             if (trace) {
-                trace->S(i0 + a, tp) = s;
-                trace->phi(i0 + a, tp) = phi;
+                trace->S(i0 + a, s0 + b) = s;
+                trace->phi(i0 + a, s0 + b) = phi;
             }
         }
     }
@@ -251,12 +269,20 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
             }
             finishTileCharge(p, c, w, i0, rows, tile);
             // Each tile's signed charge-to-pulse and counter, then the digital adders.
+            const float offset = static_cast<float>(c.readout.offset), inv_sat = static_cast<float>(1.0 / c.readout.S_sat);
+            const float out_lo = static_cast<float>(output.lo), out_hi = static_cast<float>(output.hi);
+            const float out_step = static_cast<float>(output.step()), out_inv_step = 1.0f / out_step;
             for (long a = 0; a < rows; ++a) {
                 if (!w.row_read[static_cast<std::size_t>(a)]) continue;
                 for (long d = 0; d < p.D; ++d) {
-                    double y = c.readout(w.acc(a, d));
-                    if (options.quantize_output) y = output(y);
-                    out(i0 + a, d) += static_cast<float>(y);
+                    const float x = w.acc(a, d);
+                    const float magnitude = std::clamp((std::abs(x) - offset) * inv_sat, 0.0f, 1.0f);
+                    float y = x < 0.0f ? -magnitude : magnitude;
+                    if (options.quantize_output)
+                        y = std::min(out_hi, out_lo + static_cast<float>(static_cast<int>(
+                                                          (std::clamp(y, out_lo, out_hi) - out_lo) * out_inv_step + 0.5f)) *
+                                                          out_step);
+                    out(i0 + a, d) += y;
                 }
             }
         });

@@ -8,7 +8,9 @@
 // Every device number comes from fits files (lib/behavior/README.md lists the keys read).
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -24,9 +26,15 @@ using MatrixRef = Eigen::Ref<Matrix>;
 
 // ---------------------------------------------------------------- quantizers
 
-// Round-to-nearest onto `levels` evenly spaced values spanning [lo, hi], clamping first.
+// Round-to-nearest onto `levels` evenly spaced values spanning [lo, hi], clamping first; a value
+// halfway between two levels goes to the upper one. Inline: kernels call it per element.
 // Training uses the straight-through estimator: the backward pass treats it as the identity.
-double quantizeUniform(double x, double lo, double hi, int levels);
+inline double quantizeUniform(double x, double lo, double hi, int levels) {
+    const double step = (hi - lo) / (levels - 1);
+    // The argument is >= 0, so truncation is floor (and avoids a libm call without SSE4.1).
+    const double index = static_cast<double>(static_cast<long long>((std::clamp(x, lo, hi) - lo) / step + 0.5));
+    return std::min(hi, lo + index * step);
+}
 
 struct UniformQuantizer {
     int levels = 0;  // >= 2

@@ -13,13 +13,6 @@ namespace imc::behavior {
 
 // ---------------------------------------------------------------- quantizers and circuit laws
 
-double quantizeUniform(double x, double lo, double hi, int levels) {
-    const double step = (hi - lo) / (levels - 1);
-    const double clamped = std::clamp(x, lo, hi);
-    // Round half away from zero on the level index, then clamp again against rounding past hi.
-    return std::min(hi, lo + std::round((clamped - lo) / step) * step);
-}
-
 double HardSigmoidPulse::operator()(double S) const { return std::clamp((S - offset) / S_sat, 0.0, 1.0); }
 
 double HardSigmoidPulse::derivative(double S) const {
