@@ -1,0 +1,316 @@
+#include "characterize/job.hpp"
+
+#include "characterize/testbenches.hpp"
+#include "netlist/netlist.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <set>
+
+namespace imc::characterize {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---- JobNode ----
+
+JobNode::JobNode(const nlohmann::json& value, std::string file, std::string path)
+    : value_(value), file_(std::move(file)), path_(std::move(path)) {}
+
+std::string JobNode::keyPath(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+void JobNode::fail(const std::string& message) const {
+    throw JobError(file_ + ": key '" + (path_.empty() ? std::string("(top)") : path_) + "': " + message);
+}
+
+void JobNode::failKey(const std::string& key, const std::string& message) const {
+    throw JobError(file_ + ": key '" + keyPath(key) + "': " + message);
+}
+
+bool JobNode::has(const std::string& key) const { return value_.is_object() && value_.contains(key); }
+
+JobNode JobNode::at(const std::string& key) const {
+    if (!value_.is_object()) fail("must be an object");
+    if (!value_.contains(key)) failKey(key, "missing");
+    return JobNode(value_.at(key), file_, keyPath(key));
+}
+
+JobNode JobNode::at(std::size_t index) const {
+    if (!value_.is_array()) fail("must be a list");
+    if (index >= value_.size()) fail("has no element " + std::to_string(index));
+    return JobNode(value_.at(index), file_, path_ + "[" + std::to_string(index) + "]");
+}
+
+std::size_t JobNode::size() const {
+    if (!value_.is_array() && !value_.is_object()) fail("must be a list or an object");
+    return value_.size();
+}
+
+double JobNode::quantity(const std::string& key) const {
+    const auto& v = at(key).json();
+    if (v.is_number()) return v.get<double>();
+    if (v.is_string()) {
+        try {
+            return netlist::parseSI(v.get<std::string>());
+        } catch (const std::exception& e) {
+            failKey(key, e.what());
+        }
+    }
+    failKey(key, "must be a number (or a string such as \"1.5n\"), got " + v.dump());
+}
+
+double JobNode::quantity(const std::string& key, double fallback) const { return has(key) ? quantity(key) : fallback; }
+
+double JobNode::number(const std::string& key) const {
+    const auto& v = at(key).json();
+    if (!v.is_number()) failKey(key, "must be a number, got " + v.dump());
+    return v.get<double>();
+}
+
+double JobNode::number(const std::string& key, double fallback) const { return has(key) ? number(key) : fallback; }
+
+std::string JobNode::text(const std::string& key) const {
+    const auto& v = at(key).json();
+    if (!v.is_string()) failKey(key, "must be a string, got " + v.dump());
+    return v.get<std::string>();
+}
+
+std::string JobNode::text(const std::string& key, const std::string& fallback) const {
+    return has(key) ? text(key) : fallback;
+}
+
+std::vector<double> JobNode::numbers(const std::string& key) const {
+    const JobNode n = at(key);
+    std::vector<double> out;
+    if (n.json().is_array()) {
+        for (std::size_t i = 0; i < n.json().size(); ++i) {
+            const auto& v = n.json()[i];
+            if (v.is_number()) out.push_back(v.get<double>());
+            else if (v.is_string()) {
+                try {
+                    out.push_back(netlist::parseSI(v.get<std::string>()));
+                } catch (const std::exception& e) {
+                    n.failKey(std::to_string(i), e.what());
+                }
+            } else n.at(i).fail("must be a number");
+        }
+    } else if (n.json().is_object()) {
+        n.allowOnly({"start", "stop", "points"});
+        const double a = n.quantity("start"), b = n.quantity("stop");
+        const double p = n.number("points");
+        if (p < 1 || p != std::floor(p)) n.failKey("points", "must be a whole number >= 1");
+        for (int i = 0; i < int(p); ++i) out.push_back(p == 1 ? a : a + (b - a) * i / (p - 1));
+    } else {
+        n.fail("must be a list of numbers or {\"start\", \"stop\", \"points\"}");
+    }
+    if (out.empty()) n.fail("holds no points");
+    return out;
+}
+
+void JobNode::allowOnly(const std::vector<std::string>& allowed) const {
+    if (!value_.is_object()) fail("must be an object");
+    for (const auto& [k, v] : value_.items())
+        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+            std::string list;
+            for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+            failKey(k, "unknown key (expected one of: " + list + ")");
+        }
+}
+
+// ---- parsing ----
+
+namespace {
+
+struct Kind {
+    std::vector<std::string> (*roles)();
+    JobOutcome (*run)(const Job&, const JobRunOptions&);
+};
+
+const std::map<std::string, Kind>& kinds() {
+    static const std::map<std::string, Kind> k = {
+        {"resistive-cell", {&testbench::resistiveCellRoles, &testbench::runResistiveCell}},
+    };
+    return k;
+}
+
+variability::Distribution parseDistribution(const JobNode& n) {
+    const std::string kind = n.text("distribution");
+    if (kind == "lognormal") {
+        n.allowOnly({"param", "distribution", "median", "mu", "sigma", "kind"});
+        if (n.has("median") == n.has("mu")) n.fail("a lognormal needs exactly one of 'median' (value) or 'mu' (of its log)");
+        const double sigma = n.number("sigma");
+        if (sigma < 0) n.failKey("sigma", "must be >= 0");
+        double mu = 0;
+        if (n.has("median")) {
+            const double median = n.quantity("median");
+            if (!(median > 0)) n.failKey("median", "must be > 0");
+            mu = std::log(median);
+        } else {
+            mu = n.number("mu");
+        }
+        return variability::Distribution::lognormal(mu, sigma);
+    }
+    if (kind == "normal") {
+        n.allowOnly({"param", "distribution", "mean", "sigma", "kind"});
+        const double sigma = n.quantity("sigma");
+        if (sigma < 0) n.failKey("sigma", "must be >= 0");
+        return variability::Distribution::normal(n.quantity("mean"), sigma);
+    }
+    if (kind == "uniform") {
+        n.allowOnly({"param", "distribution", "low", "high", "kind"});
+        const double lo = n.quantity("low"), hi = n.quantity("high");
+        if (!(hi >= lo)) n.failKey("high", "must be >= low");
+        return variability::Distribution::uniform(lo, hi);
+    }
+    n.failKey("distribution", "must be one of lognormal, normal, uniform (got \"" + kind + "\")");
+}
+
+}  // namespace
+
+std::vector<std::string> testbenchKinds() {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : kinds()) out.push_back(k);
+    return out;
+}
+
+Job parseJob(const json& document, const fs::path& file) {
+    const JobNode root(document, file.string(), "");
+    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits"});
+    if (root.text("format") != "imc-job") root.failKey("format", "must be \"imc-job\"");
+    if (root.number("version") != 1) root.failKey("version", "this imc reads job files of version 1");
+    Job job;
+    job.file = file;
+    job.document = document;
+    job.name = root.text("name");
+    try {
+        netlist::checkName(job.name, "job name");
+    } catch (const std::exception& e) {
+        root.failKey("name", e.what());
+    }
+    const fs::path base = fs::absolute(file).parent_path();
+    auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : (base / p).lexically_normal(); };
+
+    // testbench first: its kind says which port roles the cell must bind.
+    const JobNode tb = root.at("testbench");
+    job.kind = tb.text("kind");
+    const auto kind = kinds().find(job.kind);
+    if (kind == kinds().end()) {
+        std::string list;
+        for (const auto& k : testbenchKinds()) list += (list.empty() ? "" : ", ") + k;
+        tb.failKey("kind", "unknown testbench \"" + job.kind + "\" (known: " + list + ")");
+    }
+    job.testbench = tb.json();
+
+    const JobNode cell = root.at("cell");
+    cell.allowOnly({"netlist", "subckt", "includes", "ports", "params"});
+    const fs::path netlistFile = resolve(cell.text("netlist"));
+    if (!fs::exists(netlistFile)) cell.failKey("netlist", "no such file: " + netlistFile.string());
+    std::vector<fs::path> includes;
+    if (cell.has("includes")) {
+        const JobNode inc = cell.at("includes");
+        for (std::size_t i = 0; i < inc.size(); ++i) {
+            if (!inc.json()[i].is_string()) inc.at(i).fail("must be a path");
+            const fs::path p = resolve(inc.json()[i].get<std::string>());
+            if (!fs::exists(p)) inc.at(i).fail("no such file: " + p.string());
+            includes.push_back(p);
+        }
+    }
+    std::map<std::string, std::string> roles;
+    const JobNode ports = cell.at("ports");
+    if (!ports.json().is_object()) ports.fail("must map each port role to a port of the subcircuit");
+    for (const auto& [role, port] : ports.json().items()) {
+        if (!port.is_string()) ports.failKey(role, "must name a port of the subcircuit");
+        roles[role] = port.get<std::string>();
+    }
+    try {
+        job.cell = circuits::cellFromFile(netlistFile, cell.text("subckt"), roles, includes);
+        job.cell.validate(kind->second.roles());
+    } catch (const circuits::CellError& e) {
+        cell.fail(e.what());
+    }
+    const auto expected = kind->second.roles();
+    for (const auto& [role, port] : roles)
+        if (std::find(expected.begin(), expected.end(), role) == expected.end()) {
+            std::string list;
+            for (const auto& r : expected) list += (list.empty() ? "" : ", ") + r;
+            ports.failKey(role, "testbench " + job.kind + " has no port role '" + role + "' (roles: " + list + ")");
+        }
+    if (cell.has("params")) {
+        const JobNode params = cell.at("params");
+        if (!params.json().is_object()) params.fail("must map parameter names to values");
+        for (const auto& [k, v] : params.json().items()) {
+            if (v.is_number()) job.cell.params[k] = netlist::formatSI(v.get<double>());
+            else if (v.is_string()) job.cell.params[k] = v.get<std::string>();
+            else params.failKey(k, "must be a number or a string");
+        }
+    }
+
+    if (root.has("sweep")) {
+        const JobNode sweep = root.at("sweep");
+        if (!sweep.json().is_object()) sweep.fail("must map sweep variables to points");
+        for (const auto& [k, v] : sweep.json().items()) job.sweeps[k] = sweep.numbers(k);
+    }
+    if (root.has("montecarlo")) {
+        const JobNode mc = root.at("montecarlo");
+        mc.allowOnly({"samples", "seed", "vary"});
+        const double samples = mc.number("samples", 1);
+        if (samples < 1 || samples != std::floor(samples)) mc.failKey("samples", "must be a whole number >= 1");
+        job.samples = int(samples);
+        const double seed = mc.number("seed", 1);
+        if (seed < 0 || seed != std::floor(seed)) mc.failKey("seed", "must be a whole number >= 0");
+        job.seed = std::uint64_t(seed);
+        if (mc.has("vary")) {
+            const JobNode vary = mc.at("vary");
+            for (std::size_t i = 0; i < vary.size(); ++i) {
+                const JobNode v = vary.at(i);
+                VariedParameter p;
+                p.param = v.text("param");
+                if (!job.cell.defaults.count(p.param) && !job.cell.params.count(p.param))
+                    v.failKey("param", "subcircuit " + job.cell.subckt + " has no parameter '" + p.param + "'");
+                p.distribution = parseDistribution(v);
+                const std::string k = v.text("kind", "d2d");
+                if (k != "d2d" && k != "c2c") v.failKey("kind", "must be \"d2d\" (device to device) or \"c2c\" (cycle to cycle)");
+                p.cycleToCycle = k == "c2c";
+                job.vary.push_back(p);
+            }
+        }
+    }
+    if (root.has("fits")) {
+        const JobNode fits = root.at("fits");
+        for (std::size_t i = 0; i < fits.size(); ++i) {
+            if (!fits.json()[i].is_string()) fits.at(i).fail("must name a fit");
+            job.fits.push_back(fits.json()[i].get<std::string>());
+        }
+    }
+    return job;
+}
+
+Job loadJob(const fs::path& file) {
+    std::ifstream in(file);
+    if (!in) throw JobError("cannot read job file " + file.string());
+    json doc;
+    try {
+        doc = json::parse(in);
+    } catch (const json::parse_error& e) {
+        throw JobError(file.string() + ": not valid JSON: " + e.what());
+    }
+    return parseJob(doc, file);
+}
+
+JobOutcome runJob(const Job& job, const JobRunOptions& options) { return kinds().at(job.kind).run(job, options); }
+
+std::map<std::string, std::string> drawInstanceParams(const Job& job, std::uint64_t sample, std::uint64_t device,
+                                                      std::uint64_t cycle) {
+    std::map<std::string, std::string> params;
+    for (std::size_t k = 0; k < job.vary.size(); ++k) {
+        const auto& p = job.vary[k];
+        // Each varied parameter has its own streams: the seed is mixed with its index.
+        const std::uint64_t seed = variability::mix64(job.seed ^ variability::mix64(k + 1));
+        const double v = p.cycleToCycle ? variability::drawCycleToCycle(p.distribution, seed, sample, device, cycle)
+                                        : variability::drawDeviceToDevice(p.distribution, seed, sample, device);
+        params[p.param] = netlist::formatSI(v);
+    }
+    return params;
+}
+
+}  // namespace imc::characterize

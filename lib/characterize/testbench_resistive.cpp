@@ -1,0 +1,132 @@
+#include "characterize/testbenches.hpp"
+
+#include "fit/fit.hpp"
+#include "netlist/netlist.hpp"
+#include "report/plot.hpp"
+
+#include <cmath>
+
+namespace imc::characterize::testbench {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<std::string> resistiveCellRoles() { return {"top", "bottom"}; }
+
+JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
+    const JobNode tb(job.testbench, job.file.string(), "testbench");
+    tb.allowOnly({"kind", "read_V"});
+    const double read_V = tb.quantity("read_V", 0.2);
+    if (read_V == 0) tb.failKey("read_V", "must not be 0 (G = I/V)");
+    for (const auto& [k, v] : job.sweeps)
+        if (k != "V") throw JobError(job.file.string() + ": key 'sweep." + k + "': testbench resistive-cell sweeps only \"V\"");
+    std::vector<double> volts = job.sweeps.count("V") ? job.sweeps.at("V") : std::vector<double>{read_V};
+    if (std::find(volts.begin(), volts.end(), read_V) == volts.end()) volts.push_back(read_V);
+    for (double v : volts)
+        if (v == 0) throw JobError(job.file.string() + ": key 'sweep.V': 0 V gives no conductance; leave it out");
+
+    // One .op job per sample and bias: a self-contained deck with the drawn parameters written in.
+    std::vector<PlannedJob> jobs;
+    for (int s = 0; s < job.samples; ++s)
+        for (std::size_t b = 0; b < volts.size(); ++b) {
+            netlist::Circuit c(job.name + " resistive-cell sample " + std::to_string(s) + " V=" + netlist::formatSI(volts[b]));
+            job.cell.includeInto(c);
+            c.add(netlist::VoltageSource{"bias", "top", "0", netlist::Dc{volts[b]}});
+            c.add(job.cell.instance("dut", {{"top", "top"}, {"bottom", "0"}}, drawInstanceParams(job, std::uint64_t(s), 0)));
+            c.analysis(netlist::OpAnalysis{});
+            PlannedJob pj;
+            pj.sim.id = job.name + "_s" + std::to_string(s) + "_V" + netlist::formatSI(volts[b]);
+            pj.sim.deck = netlist::writeDeck(c);
+            pj.sim.vectors = {"i(vbias)"};
+            pj.point = {{"sample", s}, {"V", volts[b]}};
+            jobs.push_back(std::move(pj));
+        }
+    const Measure measure = [](const PlannedJob& j, const spice::SimResult& r) {
+        const double v = j.point[1].second;
+        const double i = -r.vec("i(vbias)")[0];  // the source's branch current flows into its + node
+        return std::vector<std::pair<std::string, double>>{{"I_A", i}, {"G_S", i / v}};
+    };
+    RunSpec spec;
+    spec.name = job.name;
+    spec.outDir = options.outDir;
+    spec.seed = job.seed;
+    spec.workers = options.workers;
+    spec.force = options.force;
+    spec.progress = options.progress;
+    spec.parameters = job.document;
+    JobOutcome out;
+    out.run = runSweep(jobs, {"I_A", "G_S"}, measure, spec);
+
+    std::vector<double> g;
+    for (const auto& row : out.run.rows)
+        if (row.ok && row.values.at("V") == read_V) g.push_back(row.values.at("G_S"));
+    out.report = {{"results", out.run.dir.string()}, {"samples", job.samples}, {"failed", out.run.failed},
+                  {"read_V", read_V}, {"conductance_S", {{"median", 0.0}, {"n", g.size()}}}};
+    if (!g.empty()) {
+        auto sorted = g;
+        std::sort(sorted.begin(), sorted.end());
+        out.report["conductance_S"]["median"] = sorted[sorted.size() / 2];
+    }
+    fit::FitProvenance prov;
+    prov.generator = "imc characterize (job " + job.name + ", testbench resistive-cell)";
+    prov.parameters = job.document;
+    prov.netlist_sha256 = out.run.netlistHash;
+    prov.seed = job.seed;
+    prov.samples = std::uint64_t(job.samples);
+    prov.ngspice_version = out.run.ngspiceVersion;
+    prov.created_utc = fit::currentUtcTimestamp();
+    prov.command = "imc characterize " + job.file.string();
+    const fs::path fitsDir = out.run.dir / "fits";
+    for (const auto& f : job.fits) {
+        if (g.size() < 2)
+            throw JobError(job.file.string() + ": key 'fits': " + f + " needs at least 2 successful samples, " +
+                           std::to_string(g.size()) + " succeeded");
+        fit::FitRecord rec;
+        rec.provenance = prov;
+        rec.validity["V_V"] = {read_V, read_V};
+        if (f == "lognormal") {
+            const auto l = fit::fitLognormal(g);
+            rec.model = "lognormal";
+            rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: ln(G/S) ~ N(mu, sigma)";
+            rec.coefficients = {{"mu", l.mu}, {"sigma", l.sigma}};
+            rec.units = {{"mu", "ln(S)"}, {"sigma", "ln(S)"}};
+            rec.quality.n = l.n;
+            rec.quality.extra = {{"ks_p", l.ks_p}, {"mu_ci", {l.mu_ci.lo, l.mu_ci.hi}}, {"sigma_ci", {l.sigma_ci.lo, l.sigma_ci.hi}}};
+            out.report["lognormal"] = {{"mu", l.mu}, {"sigma", l.sigma}, {"mu_ci", {l.mu_ci.lo, l.mu_ci.hi}},
+                                       {"sigma_ci", {l.sigma_ci.lo, l.sigma_ci.hi}}, {"ks_p", l.ks_p}, {"n", l.n}};
+            std::vector<report::Series> pdf(1);
+            pdf[0].label = "fitted lognormal";
+            const auto [lo, hi] = std::minmax_element(g.begin(), g.end());
+            for (int i = 0; i <= 200; ++i) {
+                const double x = *lo + (*hi - *lo) * i / 200.0;
+                const double z = (std::log(x) - l.mu) / l.sigma;
+                pdf[0].x.push_back(x), pdf[0].y.push_back(std::exp(-0.5 * z * z) / (x * l.sigma * std::sqrt(2 * M_PI)));
+            }
+            report::plotHistogram(out.run.dir / "conductance-lognormal.png",
+                                  {job.name + ": conductance at " + netlist::formatSI(read_V) + " V", "G (S)", "density"}, g,
+                                  30, pdf);
+        } else if (f == "gaussian") {
+            const auto n = fit::fitGaussian(g);
+            rec.model = "gaussian";
+            rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: G ~ N(mean, std)";
+            rec.coefficients = {{"mean", n.mean}, {"std", n.std}};
+            rec.units = {{"mean", "S"}, {"std", "S"}};
+            rec.quality.n = n.n;
+            rec.quality.extra = {{"ks_p", n.ks_p}};
+            out.report["gaussian"] = {{"mean", n.mean}, {"std", n.std}, {"ks_p", n.ks_p}, {"n", n.n}};
+        } else {
+            throw JobError(job.file.string() + ": key 'fits': testbench resistive-cell makes \"lognormal\" or \"gaussian\", not \"" + f + "\"");
+        }
+        fs::create_directories(fitsDir);
+        const fs::path p = fitsDir / (job.name + "-" + f + ".json");
+        fit::writeFit(p.string(), rec);
+        out.fitFiles.push_back(p);
+    }
+    if (!out.fitFiles.empty()) {
+        json files = json::array();
+        for (const auto& p : out.fitFiles) files.push_back(p.string());
+        out.report["fits"] = files;
+    }
+    return out;
+}
+
+}  // namespace imc::characterize::testbench

@@ -1,0 +1,100 @@
+#include "characterize/job.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_floating_point.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace imc;
+using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::WithinRel;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct JobDir {
+    fs::path dir = fs::temp_directory_path() / ("imc-job-" + std::to_string(::getpid()));
+    JobDir() {
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        std::ofstream(dir / "res.lib") << "* a plain resistor as a two-terminal cell\n"
+                                          ".subckt myres a b params: R=1k\nR1 a b {R}\n.ends myres\n";
+    }
+    ~JobDir() { fs::remove_all(dir); }
+    fs::path write(const std::string& name, const std::string& text) const {
+        std::ofstream(dir / name) << text;
+        return dir / name;
+    }
+};
+
+const char* kResistorJob = R"({"format": "imc-job", "version": 1, "name": "myres",
+ "cell": {"netlist": "res.lib", "subckt": "myres", "ports": {"top": "a", "bottom": "b"}, "params": {"R": "4.7k"}},
+ "testbench": {"kind": "resistive-cell", "read_V": 0.2},
+ "sweep": {"V": {"start": -0.4, "stop": 0.4, "points": 4}}})";
+
+}  // namespace
+
+TEST_CASE("a resistor as a resistive cell gives its exact conductance", "[job]") {
+    JobDir d;
+    const auto job = characterize::loadJob(d.write("job.json", kResistorJob));
+    CHECK(job.cell.params.at("R") == "4.7k");
+    const auto out = characterize::runJob(job, {d.dir / "out", 2, false, false});
+    REQUIRE(out.run.failed == 0);
+    REQUIRE(out.run.rows.size() == 5);  // four sweep points and the read voltage
+    for (const auto& row : out.run.rows) {
+        CHECK_THAT(row.values.at("G_S"), WithinRel(1 / 4.7e3, 1e-9));
+        CHECK_THAT(row.values.at("I_A"), WithinRel(row.values.at("V") / 4.7e3, 1e-9));
+    }
+}
+
+TEST_CASE("a lognormal Monte-Carlo resistor is fitted back to the job's parameters", "[job]") {
+    JobDir d;
+    const auto job = characterize::loadJob(d.write("job.json", R"({"format": "imc-job", "version": 1, "name": "mcres",
+ "cell": {"netlist": "res.lib", "subckt": "myres", "ports": {"top": "a", "bottom": "b"}},
+ "testbench": {"kind": "resistive-cell", "read_V": 0.1},
+ "montecarlo": {"samples": 3000, "seed": 7, "vary": [{"param": "R", "distribution": "lognormal", "median": "10k", "sigma": 0.25}]},
+ "fits": ["lognormal"]})"));
+    const auto out = characterize::runJob(job, {d.dir / "out", 2, false, false});
+    REQUIRE(out.run.failed == 0);
+    // G = 1/R: ln G ~ N(-ln 10k, 0.25).
+    const double mu = out.report["lognormal"]["mu"], sigma = out.report["lognormal"]["sigma"];
+    CHECK_THAT(mu, WithinRel(-std::log(1e4), 0.02));
+    CHECK_THAT(sigma, WithinRel(0.25, 0.02));
+    REQUIRE(out.fitFiles.size() == 1);
+    CHECK(fs::exists(out.fitFiles[0]));
+}
+
+TEST_CASE("a malformed job file names the key", "[job]") {
+    JobDir d;
+    auto bad = [&](const std::string& text) {
+        try {
+            characterize::loadJob(d.write("bad.json", text));
+        } catch (const characterize::JobError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string cell = R"("cell": {"netlist": "res.lib", "subckt": "myres", "ports": {"top": "a", "bottom": "b"}})";
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", )" + cell + R"(, "testbench": {"kind": "resistive-cell"},
+        "montecarlo": {"samples": 10, "vary": [{"param": "R", "distribution": "lognormal", "median": 1000, "sigma": -1}]}})"),
+               ContainsSubstring("bad.json: key 'montecarlo.vary[0].sigma': must be >= 0"));
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", )" + cell + R"(, "testbench": {"kind": "resistive-cell"},
+        "montecarlo": {"sampels": 10}})"),
+               ContainsSubstring("key 'montecarlo.sampels': unknown key"));
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", "cell": {"netlist": "res.lib", "subckt": "myres",
+        "ports": {"top": "a"}}, "testbench": {"kind": "resistive-cell"}})"),
+               ContainsSubstring("role 'bottom' is not bound"));
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", "cell": {"netlist": "res.lib", "subckt": "nosuch",
+        "ports": {"top": "a", "bottom": "b"}}, "testbench": {"kind": "resistive-cell"}})"),
+               ContainsSubstring("no .subckt nosuch"));
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", )" + cell + R"(, "testbench": {"kind": "warp-drive"}})"),
+               ContainsSubstring("key 'testbench.kind': unknown testbench"));
+    CHECK_THAT(bad(R"({"format": "imc-job", "version": 1, "name": "x", )" + cell + R"(, "testbench": {"kind": "resistive-cell"},
+        "montecarlo": {"vary": [{"param": "Q", "distribution": "normal", "mean": 1, "sigma": 0.1}]}})"),
+               ContainsSubstring("has no parameter 'Q'"));
+    CHECK_THAT(bad("{not json"), ContainsSubstring("not valid JSON"));
+}
