@@ -202,7 +202,7 @@ struct Transformer::State {
         const int heads = model.config.heads;
         ops::logitsBackward(dln, g.wte, dlogits, lnf, w.wte);
         const Matrix& last = layerInput(static_cast<int>(layers.size()));
-        dresidual = Matrix::Zero(last.rows(), last.cols());
+        dresidual.setZero(last.rows(), last.cols());  // reuses the buffer across steps
         ops::layerNormBackward(dresidual, g.lnfWeight, g.lnfBias, dln, last, lnfMean, lnfRstd, w.lnfWeight);
         for (int l = static_cast<int>(layers.size()) - 1; l >= 0; --l) {
             const LayerWeights& lw = w.layers[l];

@@ -128,10 +128,11 @@ void geluBackward(Matrix& din, const Matrix& dout, const Matrix& in) {
     din.resize(in.rows(), in.cols());
     forChunks(in.rows(), kRowChunk, [&](Eigen::Index begin, Eigen::Index count) {
         auto x = in.middleRows(begin, count).array();
-        const Eigen::ArrayXXf t = (kGeluScale * (x + kGeluCubic * x.cube())).tanh();
-        const Eigen::ArrayXXf slope =
-            0.5f * (1.0f + t) + 0.5f * x * (1.0f - t.square()) * kGeluScale * (1.0f + 3.0f * kGeluCubic * x.square());
-        din.middleRows(begin, count).array() = dout.middleRows(begin, count).array() * slope;
+        auto d = din.middleRows(begin, count).array();
+        // d first holds tanh(...), then the gradient: coefficient-wise, so no temporary is needed.
+        d = (kGeluScale * (x + kGeluCubic * x.cube())).tanh();
+        d = dout.middleRows(begin, count).array() *
+            (0.5f * (1.0f + d) + 0.5f * x * (1.0f - d.square()) * kGeluScale * (1.0f + 3.0f * kGeluCubic * x.square()));
     });
 }
 
