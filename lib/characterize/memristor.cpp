@@ -279,10 +279,10 @@ IvReport characterizeSelfSelective(const RunSpec& base) {
     rep.dir = summary.dir, rep.ngspiceVersion = summary.ngspiceVersion, rep.netlistHash = summary.netlistHash;
     // Waveforms exist only when the jobs ran now; a reused folder keeps its earlier plot.
     if (!rep.loopV.empty()) {
-        std::vector<report::Series> series{{"quasi-DC loop from the pristine HRS (0.2 V/us, 1 kohm)", rep.loopV, {}, report::Series::Style::Lines}};
+        std::vector<report::Series> series{{"loop, 0.2 V/us", rep.loopV, {}, report::Series::Style::Lines}};
         for (double i : rep.loopI_A) series[0].y.push_back(std::max(std::abs(i), 1e-14));
         for (const auto& [kind, wave] : *staticWave) {
-            report::Series s{kind == StaticLrs ? "static LRS (x = 1)" : "static HRS (x = 0)", wave.first, {}, report::Series::Style::Lines};
+            report::Series s{kind == StaticLrs ? "LRS, x=1" : "HRS, x=0", wave.first, {}, report::Series::Style::Lines};
             for (double i : wave.second) s.y.push_back(std::max(std::abs(i), 1e-14));
             series.push_back(std::move(s));
         }
