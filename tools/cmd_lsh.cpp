@@ -30,6 +30,7 @@ void addLettersOptions(CLI::App& app, imc::lsh::LettersOptions& o) {
     app.add_option("--steps", o.trainSteps, "Training steps")->capture_default_str();
     app.add_option("--train-attention", o.trainAttention, "lsh (fresh Gaussian R per minibatch) | full")
         ->capture_default_str();
+    app.add_flag("--exclude-self", o.excludeSelf, "Reformer self rule: attend to itself only without other targets");
     app.add_option("--test-sequences", o.testSequences, "Test sequences")->capture_default_str();
     app.add_option("--arrays", o.arrays, "Independent arrays (R draws) tested")->capture_default_str();
     app.add_option("--seed", o.seed, "Seed of training, test set and arrays")->capture_default_str();

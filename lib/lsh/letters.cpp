@@ -155,12 +155,16 @@ struct AdamW {
     }
 };
 
-Dense sameBucketMask(const std::vector<std::vector<int>>& bucketsPerRound, int length) {
+// excludeSelf: the Reformer rule, a token sees itself only when nothing else is in its buckets.
+Dense sameBucketMask(const std::vector<std::vector<int>>& bucketsPerRound, int length, bool excludeSelf) {
     Dense mask = Dense::Zero(length, length);
     for (const auto& b : bucketsPerRound)
         for (int i = 0; i < length; ++i)
             for (int j = 0; j < length; ++j)
                 if (b[i] == b[j]) mask(i, j) = 1;
+    if (excludeSelf)
+        for (int i = 0; i < length; ++i)
+            if (mask.row(i).sum() > 1) mask(i, i) = 0;
     return mask;
 }
 
@@ -199,8 +203,8 @@ TrainedModel trainLetters(const LettersOptions& o) {
         for (const auto& letters : sequences) {
             const int length = int(letters.size());
             const Dense mask = o.trainAttention == "full"
-                                   ? Dense::Ones(length, length)
-                                   : sameBucketMask({hashBuckets(codesOf(codes, letters) * r)}, length);
+                                   ? sameBucketMask({std::vector<int>(length, 0)}, length, o.excludeSelf)
+                                   : sameBucketMask({hashBuckets(codesOf(codes, letters) * r)}, length, o.excludeSelf);
             loss += trainSequence(p, letters, mask, 1.0 / tokens, grads);
         }
         // Warmup, then cosine decay to a tenth.
@@ -234,13 +238,13 @@ struct Score {
 // family == nullptr: full attention. Otherwise rounds 0..rounds-1 of the family hash each
 // sequence's binary codes (one read of the array per sequence) and a query sees the union of
 // its buckets, through the library's LSH kernel with one chunk holding the whole sequence.
-Score evaluate(const Parameters& p, const TestSet& set, const HashFamily* family, int rounds) {
+Score evaluate(const Parameters& p, const TestSet& set, const HashFamily* family, int rounds, bool excludeSelf) {
     const Dense codes = letterCodes(p);
     const Dense letterValues = p.embedding * p.value;  // [26, 16]
     LshAttentionSettings settings;
     settings.combination = RoundCombination::Union;
     settings.causal = false;
-    settings.excludeSelf = false;
+    settings.excludeSelf = excludeSelf;
     settings.sameBucketOnly = true;
     long correct = 0, tokens = 0, correctSequences = 0;
     for (const auto& letters : set.sequences) {
@@ -372,11 +376,12 @@ nlohmann::json runLettersWorkload(const LettersOptions& o) {
                           {"rounds", o.rounds},
                           {"sequence_lengths", {o.minLength, o.maxLength}},
                           {"test_sequences", o.testSequences},
+                          {"exclude_self", o.excludeSelf},
                           {"training", trainingJson(o, model)},
                           {"tie_rule", "argmax over [xR, -xR] takes the lowest index; an all-zero query (no current "
                                        "in any column) lands in bucket 0"}};
     if (o.attention == "ideal") {
-        const Score s = evaluate(model.parameters, test, nullptr, 0);
+        const Score s = evaluate(model.parameters, test, nullptr, 0, o.excludeSelf);
         result["accuracy"] = s.tokenAccuracy;
         result["sequence_accuracy"] = s.sequenceAccuracy;
         return result;
@@ -385,7 +390,7 @@ nlohmann::json runLettersWorkload(const LettersOptions& o) {
     Score first;
     for (int a = 0; a < o.arrays; ++a) {
         const auto family = testFamily(o, o.rp, o.buckets, o.rounds, a);
-        const Score s = evaluate(model.parameters, test, family.get(), o.rounds);
+        const Score s = evaluate(model.parameters, test, family.get(), o.rounds, o.excludeSelf);
         if (a == 0) first = s;
         accuracies.push_back(s.tokenAccuracy);
     }
@@ -401,7 +406,7 @@ nlohmann::json runLettersWorkload(const LettersOptions& o) {
                         {"accuracy_std", standardDeviation(accuracies)},
                         {"accuracy_min", *std::min_element(accuracies.begin(), accuracies.end())},
                         {"accuracy_max", *std::max_element(accuracies.begin(), accuracies.end())}};
-    result["full_attention_accuracy"] = evaluate(model.parameters, test, nullptr, 0).tokenAccuracy;
+    result["full_attention_accuracy"] = evaluate(model.parameters, test, nullptr, 0, o.excludeSelf).tokenAccuracy;
     result["codes"] = letterCodeJson(model.parameters, *firstFamily);
     result["cosine_similarity"] = bucketSimilarity(letterCodes(model.parameters), *firstFamily, o.rounds);
     return result;
@@ -417,7 +422,7 @@ nlohmann::json runLettersSweep(const LettersSweepOptions& options) {
         const TrainedModel model = trainLetters(o);
         const TestSet test = makeTestSet(o);
         nlohmann::json table{{"buckets", buckets},
-                             {"full_attention", evaluate(model.parameters, test, nullptr, 0).tokenAccuracy},
+                             {"full_attention", evaluate(model.parameters, test, nullptr, 0, o.excludeSelf).tokenAccuracy},
                              {"final_training_loss", model.finalLoss}};
         for (const std::string rp : {"memristor", "gaussian"}) {
             // One array per index, cycled through all rounds: rounds r uses its first r crossbars.
@@ -427,7 +432,7 @@ nlohmann::json runLettersSweep(const LettersSweepOptions& options) {
             for (int rounds = 1; rounds <= options.maxRounds; ++rounds) {
                 std::vector<double> accuracies;
                 for (const auto& family : arrays)
-                    accuracies.push_back(evaluate(model.parameters, test, family.get(), rounds).tokenAccuracy);
+                    accuracies.push_back(evaluate(model.parameters, test, family.get(), rounds, o.excludeSelf).tokenAccuracy);
                 rows.push_back({{"rounds", rounds},
                                 {"accuracy_first_array", accuracies.front()},
                                 {"accuracy_mean", mean(accuracies)},
@@ -467,6 +472,7 @@ nlohmann::json runLettersSweep(const LettersSweepOptions& options) {
                                                                     "minibatch, same bucket count as the test"
                                                                   : "full attention"}}},
             {"combination", "union of the rounds' buckets (paper)"},
+            {"exclude_self", o.excludeSelf},
             {"tables", tables},
             {"random_vectors_cosine_similarity", figure5}};
 }

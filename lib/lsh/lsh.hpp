@@ -81,6 +81,7 @@ struct MemristorOptions {
     // lognormal record, for runs without a characterization fits file.
     static fit::FitRecord paperHrsFit();
     // Reads a fits file; "lognormal" fills conductanceFit, "lognormal-cycle" fills both.
+    // provenance.parameters.variability_model.device_fraction, when present, sets deviceFraction.
     static MemristorOptions fromFitsFile(const std::string& path);
     double sigmaAtCycle(int cycle) const;
     double muAtCycle(int cycle) const;
@@ -272,6 +273,9 @@ struct LettersOptions {
     // Training: "lsh" draws a fresh Gaussian R (one round, `buckets` buckets) per minibatch so the
     // model learns to decode within buckets of any hyperplane; "full" trains with full attention.
     std::string trainAttention = "lsh";
+    // true: the Reformer self rule (a token attends to itself only when it has no other target),
+    // in training and test; false: self included, as the paper's letter model.
+    bool excludeSelf = false;
     int testSequences = 2000;
     int arrays = 10;  // independent crossbars (or R draws) tested; "accuracy" is the first one
     std::uint64_t seed = 1;

@@ -64,9 +64,9 @@ void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
     checkInputs(q, k, v, bucketsPerRound, settings);
     const int rounds = int(bucketsPerRound.size());
     const int tk = int(k.rows()), tq = int(q.rows()), offset = tk - tq, chunk = settings.chunk;
-    const Eigen::Index dv = v.cols();
-    const float scale = 1.0f / std::sqrt(float(q.cols()));
-    const Eigen::Index maxEntries = Eigen::Index(rounds) * 2 * chunk;
+    const Eigen::Index dv = v.cols(), d = q.cols();
+    const float scale = 1.0f / std::sqrt(float(d));
+    const float minusInfinity = -std::numeric_limits<float>::infinity();
 
     std::vector<SortedRound> sorted;
     sorted.reserve(rounds);
@@ -82,67 +82,90 @@ void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
         return chunkOfKey == chunkOfQuery || chunkOfKey == chunkOfQuery - 1;
     };
 
+    // Per-round outputs o_r and normalizers z_r = log sum exp over the round's set: O(rounds L dv).
+    std::vector<Matrix> roundOutput(rounds, Matrix(tq, dv));
+    std::vector<Eigen::VectorXf> roundNormalizer(rounds, Eigen::VectorXf::Constant(tq, minusInfinity));
+    const Eigen::Index maxEntries = Eigen::Index(rounds) * 2 * chunk;
+    std::vector<int> entryCount;
     if (pairsKey) {
         pairsKey->setConstant(tq, maxEntries, -1.0f);
-        pairsProb->setZero(tq, maxEntries);
+        pairsProb->setZero(tq, maxEntries);  // holds logits until the total normalizer is known
+        entryCount.assign(tq, 0);
     }
-    // Per-query scratch, O(rounds * (chunk + dv)).
-    std::vector<int> keys;
-    std::vector<float> logits;
-    std::vector<int> roundOfEntry;
-    Matrix roundOutput(rounds, dv);           // o_r: [rounds, dv]
-    std::vector<float> roundNormalizer(rounds);  // z_r = log sum exp over the round's set
-    for (int i = 0; i < tq; ++i) {
-        const int p = offset + i;
-        keys.clear(), logits.clear(), roundOfEntry.clear();
-        for (int r = 0; r < rounds; ++r) {
-            const int queryChunk = sorted[r].rankOf[p] / chunk;
-            const int first = std::max(0, (queryChunk - 1) * chunk), last = std::min(tk, (queryChunk + 1) * chunk);
-            const std::size_t begin = keys.size();
-            float maxLogit = -std::numeric_limits<float>::infinity();
-            for (int s = first; s < last; ++s) {
-                const int j = sorted[r].positionAt[s];
-                if (!member(r, p, j)) continue;
-                float logit = q.row(i).dot(k.row(j)) * scale;
-                if (settings.combination == RoundCombination::Union && rounds > 1) {
-                    int shared = 0;
-                    for (int other = 0; other < rounds; ++other) shared += other == r || member(other, p, j);
-                    logit -= std::log(float(shared));  // each pair counts once over all rounds
+
+    // Keys and values gathered in sorted order, so every chunk window is a contiguous block and
+    // its scores one small matrix product.
+    Matrix sortedKeys(tk, d), sortedValues(tk, dv);
+    Matrix chunkQueries(chunk, d), scores(chunk, 2 * chunk);  // [queries of a chunk, window]
+    std::vector<int> chunkQueryPositions;
+    for (int r = 0; r < rounds; ++r) {
+        const auto& positionAt = sorted[r].positionAt;
+        for (int s = 0; s < tk; ++s) sortedKeys.row(s) = k.row(positionAt[s]), sortedValues.row(s) = v.row(positionAt[s]);
+        for (int first = 0; first < tk; first += chunk) {
+            chunkQueryPositions.clear();
+            for (int s = first; s < std::min(tk, first + chunk); ++s)
+                if (positionAt[s] >= offset) chunkQueryPositions.push_back(positionAt[s]);
+            if (chunkQueryPositions.empty()) continue;
+            const Eigen::Index rows = Eigen::Index(chunkQueryPositions.size());
+            const int windowBegin = std::max(0, first - chunk), windowEnd = std::min(tk, first + chunk);
+            const Eigen::Index width = windowEnd - windowBegin;
+            for (Eigen::Index row = 0; row < rows; ++row) chunkQueries.row(row) = q.row(chunkQueryPositions[row] - offset);
+            auto s = scores.topLeftCorner(rows, width);
+            s.noalias() = chunkQueries.topRows(rows) * sortedKeys.middleRows(windowBegin, width).transpose();
+            for (Eigen::Index row = 0; row < rows; ++row) {
+                const int p = chunkQueryPositions[row], i = p - offset;
+                float maxLogit = minusInfinity;
+                for (Eigen::Index t = 0; t < width; ++t) {
+                    const int j = positionAt[windowBegin + t];
+                    float& logit = s(row, t);
+                    if (!member(r, p, j)) {
+                        logit = minusInfinity;
+                        continue;
+                    }
+                    logit *= scale;
+                    if (settings.combination == RoundCombination::Union && rounds > 1) {
+                        int shared = 0;
+                        for (int other = 0; other < rounds; ++other) shared += other == r || member(other, p, j);
+                        logit -= std::log(float(shared));  // each pair counts once over all rounds
+                    }
+                    maxLogit = std::max(maxLogit, logit);
+                    if (pairsKey) {
+                        (*pairsKey)(i, entryCount[i]) = float(j);
+                        (*pairsProb)(i, entryCount[i]++) = logit;
+                    }
                 }
-                keys.push_back(j), logits.push_back(logit), roundOfEntry.push_back(r);
-                maxLogit = std::max(maxLogit, logit);
+                if (maxLogit == minusInfinity) {  // no target this round
+                    s.row(row).setZero();
+                    continue;
+                }
+                s.row(row) = (s.row(row).array() - maxLogit).exp();  // masked entries become 0
+                const float total = s.row(row).sum();
+                s.row(row) /= total;
+                roundNormalizer[r](i) = maxLogit + std::log(total);
             }
-            roundOutput.row(r).setZero();
-            if (keys.size() == begin) {
-                roundNormalizer[r] = -std::numeric_limits<float>::infinity();  // no target this round
-                continue;
-            }
-            float total = 0;
-            for (std::size_t e = begin; e < keys.size(); ++e) {
-                const float w = std::exp(logits[e] - maxLogit);
-                total += w;
-                roundOutput.row(r) += w * v.row(keys[e]);
-            }
-            roundOutput.row(r) /= total;
-            roundNormalizer[r] = maxLogit + std::log(total);
+            // o_r for the chunk's queries: [rows, width] x [width, dv].
+            const Matrix chunkOutput = s * sortedValues.middleRows(windowBegin, width);
+            for (Eigen::Index row = 0; row < rows; ++row) roundOutput[r].row(chunkQueryPositions[row] - offset) = chunkOutput.row(row);
         }
-        if (keys.empty()) {  // no other target in any round: attend to itself
-            out.row(i) = v.row(p);
-            if (pairsKey) (*pairsKey)(i, 0) = float(p), (*pairsProb)(i, 0) = 1.0f;
+    }
+
+    // Combine the rounds: out = sum_r exp(z_r - Z) o_r with Z = log sum_r exp(z_r).
+    for (int i = 0; i < tq; ++i) {
+        float maxNormalizer = minusInfinity;
+        for (int r = 0; r < rounds; ++r) maxNormalizer = std::max(maxNormalizer, roundNormalizer[r](i));
+        if (maxNormalizer == minusInfinity) {  // no other target in any round: attend to itself
+            out.row(i) = v.row(offset + i);
+            if (pairsKey) (*pairsKey)(i, 0) = float(offset + i), (*pairsProb)(i, 0) = 1.0f;
             continue;
         }
-        const float maxNormalizer = *std::max_element(roundNormalizer.begin(), roundNormalizer.end());
         float normalizerSum = 0;
-        for (int r = 0; r < rounds; ++r) normalizerSum += std::exp(roundNormalizer[r] - maxNormalizer);
-        const float total = maxNormalizer + std::log(normalizerSum);  // Z = log sum_r exp(z_r)
+        for (int r = 0; r < rounds; ++r) normalizerSum += std::exp(roundNormalizer[r](i) - maxNormalizer);
+        const float total = maxNormalizer + std::log(normalizerSum);
         out.row(i).setZero();
         for (int r = 0; r < rounds; ++r)
-            if (std::isfinite(roundNormalizer[r])) out.row(i) += std::exp(roundNormalizer[r] - total) * roundOutput.row(r);
+            if (roundNormalizer[r](i) != minusInfinity) out.row(i) += std::exp(roundNormalizer[r](i) - total) * roundOutput[r].row(i);
         if (pairsKey)
-            for (std::size_t e = 0; e < keys.size(); ++e) {
-                (*pairsKey)(i, Eigen::Index(e)) = float(keys[e]);
-                (*pairsProb)(i, Eigen::Index(e)) = std::exp(logits[e] - total);
-            }
+            for (int e = 0; e < entryCount[i]; ++e) (*pairsProb)(i, e) = std::exp((*pairsProb)(i, e) - total);
     }
 }
 

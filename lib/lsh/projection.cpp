@@ -90,6 +90,11 @@ MemristorOptions MemristorOptions::fromFitsFile(const std::string& path) {
         throw fit::FitsFormatError(path + ": model \"" + record.model +
                                    "\" is not a conductance distribution (expected \"lognormal\" or \"lognormal-cycle\")");
     }
+    // A characterization run records the device-to-device share of the variance it simulated.
+    const auto& parameters = record.provenance.parameters;
+    if (parameters.contains("variability_model") && parameters["variability_model"].contains("device_fraction") &&
+        parameters["variability_model"]["device_fraction"].is_number())
+        options.deviceFraction = parameters["variability_model"]["device_fraction"].get<double>();
     return options;
 }
 
