@@ -188,8 +188,24 @@ RunSummary readResults(const fs::path& dir) {
     return s;
 }
 
+namespace {
+RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
+                           const Measure& measure, const RunSpec& spec);
+}  // namespace
+
 RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
                     const Measure& measure, const RunSpec& spec) {
+    if (!cluster().distributed()) return runSweepOnRanks(jobs, columns, measure, spec);
+    try {
+        return runSweepOnRanks(jobs, columns, measure, spec);
+    } catch (const std::exception& e) {
+        abortAllRanks(e.what());
+    }
+}
+
+namespace {
+RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
+                           const Measure& measure, const RunSpec& spec) {
     if (jobs.empty()) throw std::invalid_argument("sweep " + spec.name + ": no jobs");
     const Cluster& cl = cluster();
     const bool root = cl.rank == 0;
@@ -361,11 +377,11 @@ RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::
         // when rank 0 ran nothing).
         std::string versions = version;
         if (cl.distributed()) {
-            if (!root) sendToRoot("version " + version);
+            if (!root) sendToRoot("version " + version, Channel::Versions);
             if (root)
                 for (int r = 1; r < cl.size; ++r) {
                     std::string text;
-                    receiveAtRoot(text, true);
+                    receiveAtRoot(text, true, Channel::Versions);
                     if (version.empty() && text.size() > 8) version = text.substr(8);
                 }
         }
@@ -414,6 +430,7 @@ RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::
     for (const auto& r : summary.rows) summary.failed += r.ok ? 0 : 1;
     return summary;
 }
+}  // namespace
 
 ProgressLine::ProgressLine(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO) != 0) {}
 

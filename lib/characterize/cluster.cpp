@@ -14,7 +14,6 @@
 namespace imc::characterize {
 
 namespace {
-constexpr int kRowTag = 71;
 
 int envInt(const char* name, int fallback) {
     const char* v = std::getenv(name);
@@ -54,38 +53,38 @@ const Cluster& cluster() {
     return c;
 }
 
-void sendToRoot(const std::string& text) {
+void sendToRoot(const std::string& text, Channel channel) {
 #ifdef IMC_HAVE_MPI
     if (!cluster().distributed()) return;
-    MPI_Send(text.data(), int(text.size()), MPI_CHAR, 0, kRowTag, MPI_COMM_WORLD);
+    MPI_Send(text.data(), int(text.size()), MPI_CHAR, 0, int(channel), MPI_COMM_WORLD);
 #else
-    (void)text;
+    (void)text, (void)channel;
 #endif
 }
 
-bool receiveAtRoot(std::string& text, bool block) {
+bool receiveAtRoot(std::string& text, bool block, Channel channel) {
 #ifdef IMC_HAVE_MPI
     if (!cluster().distributed()) return false;
     MPI_Status status;
     if (!block) {
         int flag = 0;
-        MPI_Iprobe(MPI_ANY_SOURCE, kRowTag, MPI_COMM_WORLD, &flag, &status);
+        MPI_Iprobe(MPI_ANY_SOURCE, int(channel), MPI_COMM_WORLD, &flag, &status);
         if (!flag) return false;
     } else {
         // Poll with a short sleep rather than a busy MPI_Probe, so a waiting rank 0 leaves its
         // core to the workers.
         for (int flag = 0; !flag;) {
-            MPI_Iprobe(MPI_ANY_SOURCE, kRowTag, MPI_COMM_WORLD, &flag, &status);
+            MPI_Iprobe(MPI_ANY_SOURCE, int(channel), MPI_COMM_WORLD, &flag, &status);
             if (!flag) std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
     }
     int count = 0;
     MPI_Get_count(&status, MPI_CHAR, &count);
     text.resize(std::size_t(count));
-    MPI_Recv(text.data(), count, MPI_CHAR, status.MPI_SOURCE, kRowTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Recv(text.data(), count, MPI_CHAR, status.MPI_SOURCE, int(channel), MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     return true;
 #else
-    (void)text, (void)block;
+    (void)text, (void)block, (void)channel;
     return false;
 #endif
 }
@@ -104,6 +103,14 @@ void broadcastFromRoot(std::string& text) {
 #else
     (void)text;
 #endif
+}
+
+void abortAllRanks(const std::string& why) {
+    std::fprintf(stderr, "imc: rank %d: %s\n", cluster().rank, why.c_str());
+#ifdef IMC_HAVE_MPI
+    MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+    std::exit(1);
 }
 
 }  // namespace imc::characterize

@@ -21,10 +21,14 @@ const Cluster& cluster();
 // True when the environment says an MPI launcher started this process.
 bool launchedByMpiLauncher();
 
-// Point-to-point text messages to rank 0 and broadcasts from it (no-ops on one rank).
-void sendToRoot(const std::string& text);
+// Point-to-point text messages to rank 0 on a channel, and broadcasts from it (no-ops on one rank).
+enum class Channel { Rows = 71, Versions = 72 };
+void sendToRoot(const std::string& text, Channel channel = Channel::Rows);
 // Receives one message sent with sendToRoot; when block is false returns false if none waits.
-bool receiveAtRoot(std::string& text, bool block);
+bool receiveAtRoot(std::string& text, bool block, Channel channel = Channel::Rows);
 void broadcastFromRoot(std::string& text);
+
+// Ends every rank (one rank's error would leave the others waiting in a collective call).
+[[noreturn]] void abortAllRanks(const std::string& why);
 
 }  // namespace imc::characterize
