@@ -56,6 +56,21 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
     JobOutcome out;
     out.run = runSweep(jobs, {"I_A", "G_S"}, measure, spec);
 
+    // I-V curves of the first few samples, for a look at the cell's nonlinearity.
+    if (volts.size() > 1) {
+        std::vector<report::Series> curves;
+        for (int s = 0; s < std::min(job.samples, 8); ++s) {
+            report::Series c{"sample " + std::to_string(s), {}, {}, report::Series::Style::LinesPoints};
+            std::vector<std::pair<double, double>> pts;
+            for (const auto& row : out.run.rows)
+                if (row.ok && row.values.at("sample") == s) pts.emplace_back(row.values.at("V"), row.values.at("I_A"));
+            std::sort(pts.begin(), pts.end());
+            for (const auto& [v, i] : pts) c.x.push_back(v), c.y.push_back(i);
+            curves.push_back(std::move(c));
+        }
+        report::plotXY(out.run.dir / "iv.png", {job.name + ": I-V of " + job.cell.subckt, "V (V)", "I (A)"}, curves);
+    }
+
     std::vector<double> g;
     for (const auto& row : out.run.rows)
         if (row.ok && row.values.at("V") == read_V) g.push_back(row.values.at("G_S"));
