@@ -1,0 +1,122 @@
+#include "nn/gaincell_backends.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+namespace imc::nn {
+
+behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model) {
+    behavior::LinearArray linear;
+    if (model.hasPolynomial()) {
+        const auto& poly = model.polynomial();
+        linear.gain = poly.D[1];
+        linear.K_offset_V = poly.offset_V;
+        linear.V_offset_V = poly.offset_V;
+    } else {
+        const auto& arch = model.architecture();
+        linear.K_offset_V = 0.5 * (arch.key.lo + arch.key.hi);
+        linear.V_offset_V = 0.5 * (arch.value.lo + arch.value.hi);
+    }
+    return linear;
+}
+
+namespace {
+
+behavior::AttentionOptions arrayOptionsFor(behavior::ArrayModel arrayModel, const behavior::GainCellModel& model,
+                                           const GainCellBackendOptions& options) {
+    behavior::AttentionOptions array;
+    array.model = arrayModel;
+    array.window = options.windowTokens;
+    array.layers = options.layers;
+    array.decay = options.decay && model.retention_tau_s().has_value();
+    array.quantize_inputs = options.quantize;
+    array.quantize_output = options.quantize;
+    array.linear = linearArrayFor(model);
+    return array;
+}
+
+}  // namespace
+
+GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel, const GainCellBackendOptions& options)
+    : GainCellAttention(arrayModel,
+                        std::make_shared<const behavior::GainCellModel>(behavior::GainCellModel::load(
+                            options.fitsDir.empty() ? defaultFitsDirectory() : options.fitsDir)),
+                        options) {}
+
+GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel,
+                                     std::shared_ptr<const behavior::GainCellModel> model,
+                                     const GainCellBackendOptions& options)
+    : model_(std::move(model)), options_(options) {
+    if (!model_) throw std::invalid_argument("gain-cell attention: no model");
+    if (options.layers < 1) throw std::invalid_argument("gain-cell attention: layers must be >= 1");
+    if (options.windowTokens < 0) throw std::invalid_argument("gain-cell attention: the window must be >= 0");
+    if (arrayModel == behavior::ArrayModel::Nonlinear) model_->polynomial();  // throws naming the fits when absent
+    array_ = arrayOptionsFor(arrayModel, *model_, options);
+    surrogate_ = array_;
+    surrogate_.model = behavior::ArrayModel::Linear;
+}
+
+std::string GainCellAttention::name() const {
+    return array_.model == behavior::ArrayModel::Linear ? "gaincell-linear" : "gaincell";
+}
+
+behavior::Variability GainCellAttention::variabilityFor(const HeadSite&) const {
+    // The site enters the draws through behavior::HeadIndex: each (seed, layer, head, tile) is
+    // its own device. Per-read noise is keyed by position, so it is a fixed pattern per seed.
+    behavior::Variability variability;
+    variability.enabled = options_.variability;
+    variability.seed = options_.seed;
+    return variability;
+}
+
+void GainCellAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                                MatrixRef out, AttentionTape*) const {
+    behavior::gainCellAttentionForward(*model_, array_, variabilityFor(site), {site.layer, site.head}, q, k, v, out);
+}
+
+void GainCellAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                                 ConstMatrixRef dout, const AttentionTape&, MatrixRef dq, MatrixRef dk,
+                                 MatrixRef dv) const {
+    behavior::gainCellLinearBackward(*model_, surrogate_, variabilityFor(site), {site.layer, site.head}, q, k, v,
+                                     dout, dq, dk, dv);
+}
+
+std::string defaultFitsDirectory() {
+    const std::filesystem::path shipped = std::filesystem::path(IMC_SOURCE_DIR) / "fits";
+    if (std::filesystem::exists(shipped / "gaincell-array.json")) return shipped.string();
+    static std::once_flag once;
+    static std::string written;
+    std::call_once(once, [&shipped] {
+        const auto dir = std::filesystem::temp_directory_path() / "imc-paper-gaincell-fits";
+        behavior::writePaperModelFits(dir.string());
+        written = dir.string();
+        std::fprintf(stderr,
+                     "imc: note: %s has no gain-cell fits yet; using the paper's model (example polynomial) "
+                     "written to %s\n",
+                     shipped.string().c_str(), written.c_str());
+    });
+    return written;
+}
+
+void registerGainCellBackends(const GainCellBackendOptions& options) {
+    GainCellBackendOptions resolved = options;
+    if (resolved.fitsDir.empty()) resolved.fitsDir = defaultFitsDirectory();
+    // One load shared by every backend the factories make; a bad fits directory fails here.
+    auto model = std::make_shared<const behavior::GainCellModel>(behavior::GainCellModel::load(resolved.fitsDir));
+    registerAttentionBackend(
+        "gaincell-linear",
+        "gain-cell intermediate model: linear arrays, HardSigmoid, quantizers, window, sub-tiles, decay (fits: " +
+            resolved.fitsDir + ")",
+        [model, resolved] { return std::make_unique<GainCellAttention>(behavior::ArrayModel::Linear, model, resolved); });
+    if (model->hasPolynomial())
+        registerAttentionBackend(
+            "gaincell",
+            "gain-cell model with the fitted nonlinear polynomial (eq. 7) (fits: " + resolved.fitsDir + ")",
+            [model, resolved] {
+                return std::make_unique<GainCellAttention>(behavior::ArrayModel::Nonlinear, model, resolved);
+            });
+}
+
+}  // namespace imc::nn
