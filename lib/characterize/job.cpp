@@ -124,11 +124,15 @@ namespace {
 struct Kind {
     std::vector<std::string> (*roles)();
     JobOutcome (*run)(const Job&, const JobRunOptions&);
+    std::vector<std::string> (*optionalRoles)() = nullptr;  // roles a cell may bind but need not
 };
 
 const std::map<std::string, Kind>& kinds() {
     static const std::map<std::string, Kind> k = {
         {"resistive-cell", {&testbench::resistiveCellRoles, &testbench::runResistiveCell}},
+        {"gaincell", {&testbench::gainCellRoles, &testbench::runGainCell}},
+        {"charge-to-pulse", {&testbench::chargeToPulseRoles, &testbench::runChargeToPulse, &testbench::chargeToPulseOptionalRoles}},
+        {"array", {&testbench::gainCellRoles, &testbench::runGainCellArray}},
     };
     return k;
 }
@@ -228,7 +232,9 @@ Job parseJob(const json& document, const fs::path& file) {
     } catch (const circuits::CellError& e) {
         cell.fail(e.what());
     }
-    const auto expected = kind->second.roles();
+    auto expected = kind->second.roles();
+    if (kind->second.optionalRoles)
+        for (const auto& r : kind->second.optionalRoles()) expected.push_back(r);
     for (const auto& [role, port] : roles)
         if (std::find(expected.begin(), expected.end(), role) == expected.end()) {
             std::string list;

@@ -11,4 +11,19 @@ namespace imc::characterize::testbench {
 JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options);
 std::vector<std::string> resistiveCellRoles();
 
+// Gain cell (testbench_gaincell.cpp). Roles: wbl, we, web, pwm, pwmb, bl, vdd, vss. Sweeps "K" (V),
+// "Q" (s), "V_in" (V); settings K_offset_V, nominal_V_in_V. Fits "gaincell-poly".
+JobOutcome runGainCell(const Job& job, const JobRunOptions& options);
+std::vector<std::string> gainCellRoles();
+
+// Charge-to-pulse readout. Roles: in, out, conv, rst, vdd, vss and optionally sign (then signed).
+// Sweep "Q_in" (C, charge drawn from the bit line). Fits "hardsigmoid" or "hardsigmoid-signed".
+JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options);
+std::vector<std::string> chargeToPulseRoles();
+std::vector<std::string> chargeToPulseOptionalRoles();
+
+// Gain-cell array with readout (the cell's roles as "gaincell"). Settings rows, cols, form
+// (auto|full|columns), fits_dir (holding a gaincell-poly fit). Fits "gaincell-array".
+JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options);
+
 }  // namespace imc::characterize::testbench

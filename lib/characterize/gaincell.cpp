@@ -1,0 +1,910 @@
+#include "characterize/gaincell.hpp"
+
+#include "netlist/netlist.hpp"
+#include "report/plot.hpp"
+#include "variability/variability.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace imc::characterize {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using circuits::InstanceParams;
+
+namespace {
+
+RunSpec subRun(const std::string& name, const GainCellRunOptions& o, std::uint64_t seed, const json& parameters) {
+    RunSpec s;
+    s.name = name;
+    if (!o.outDir.empty()) s.outDir = o.outDir / name;
+    s.seed = seed;
+    s.workers = o.workers;
+    s.force = o.force;
+    s.progress = o.progress;
+    s.parameters = parameters;
+    return s;
+}
+
+fit::FitProvenance provenance(const std::string& generator, const RunSummary& run, const json& parameters,
+                              std::uint64_t seed, int samples, const GainCellRunOptions& o) {
+    fit::FitProvenance p;
+    p.generator = generator;
+    p.parameters = parameters;
+    p.netlist_sha256 = run.netlistHash;
+    p.seed = seed;
+    p.samples = std::uint64_t(samples);
+    p.ngspice_version = run.ngspiceVersion;
+    p.created_utc = fit::currentUtcTimestamp();
+    p.command = o.command;
+    return p;
+}
+
+// Writes `record` as <dir>/<file> and, when asked, into the fits folder too.
+std::vector<fs::path> writeRecord(const fit::FitRecord& record, const fs::path& dir, const std::string& file,
+                                  const GainCellRunOptions& o) {
+    std::vector<fs::path> out;
+    fs::create_directories(dir);
+    fit::writeFit((dir / file).string(), record);
+    out.push_back(dir / file);
+    if (!o.fitsOut.empty()) {
+        fs::create_directories(o.fitsOut);
+        fit::writeFit((o.fitsOut / file).string(), record);
+        out.push_back(o.fitsOut / file);
+    }
+    return out;
+}
+
+double mean(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / double(v.size());
+}
+
+double stddev(const std::vector<double>& v) {
+    if (v.size() < 2) return 0.0;
+    const double m = mean(v);
+    double s = 0;
+    for (double x : v) s += (x - m) * (x - m);
+    return std::sqrt(s / double(v.size() - 1));
+}
+
+std::string key(const std::string& base, std::size_t i) { return base + "_" + std::to_string(i); }
+
+std::map<std::string, double> polyCoefficients(const fit::GainCellPolyFit& f) {
+    auto c = f.coefficients;
+    c["K_offset"] = f.K_offset_V;
+    if (!f.identifiable) c["V_in"] = f.V_in_V;
+    return c;
+}
+
+std::map<std::string, std::string> polyUnits(const std::map<std::string, double>& c) {
+    std::map<std::string, std::string> u;
+    for (const auto& [name, v] : c) {
+        if (name == "K_offset" || name == "V_in") {
+            u[name] = "V";
+            continue;
+        }
+        int power = name[2] - '0';
+        if (name[0] == 'C') power += name[4] - '0';
+        u[name] = power == 0 ? "fC/ns" : "fC/(ns*V^" + std::to_string(power) + ")";
+    }
+    return u;
+}
+
+}  // namespace
+
+double integrateWindow(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1) {
+    double sum = 0;
+    for (Eigen::Index k = 1; k < t.size(); ++k) {
+        const double a = std::max(t[k - 1], t0), b = std::min(t[k], t1);
+        if (b <= a) continue;
+        const double dt = t[k] - t[k - 1];
+        auto at = [&](double x) { return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (x - t[k - 1]) / dt : y[k]; };
+        sum += 0.5 * (at(a) + at(b)) * (b - a);
+    }
+    return sum;
+}
+
+double valueAt(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0) {
+    if (t.size() == 0) return 0;
+    if (t0 <= t[0]) return y[0];
+    for (Eigen::Index k = 1; k < t.size(); ++k)
+        if (t[k] >= t0) {
+            const double dt = t[k] - t[k - 1];
+            return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (t0 - t[k - 1]) / dt : y[k];
+        }
+    return y[t.size() - 1];
+}
+
+// ================================================================ gain cell
+
+GainCellSweep defaultGainCellSweep(int samples, std::uint64_t seed) {
+    GainCellSweep s;
+    s.cell = circuits::builtinCell("gaincell");
+    for (int k = 0; k < 8; ++k) s.K_V.push_back(0.9 * k / 7.0);
+    s.Q_s = {0.0, 5e-9, 10e-9, 15e-9};
+    s.V_in_V = {0.45, 0.6, 0.75, 0.9};
+    s.samples = samples;
+    s.seed = seed;
+    const circuits::CellSpec cell = s.cell;
+    const circuits::GainCellMismatch mm;
+    // Sample 0 is the nominal cell; the others draw Pelgrom mismatch (device index 0: one cell
+    // per sample, repeated for every K and Q so each sample's fit describes one device).
+    s.params = [cell, mm, seed](std::uint64_t sample) {
+        return sample == 0 ? InstanceParams{} : circuits::drawGainCellMismatch(cell, mm, seed, sample, 0);
+    };
+    s.parameters = {{"K_V", s.K_V},         {"Q_s", s.Q_s},     {"V_in_V", s.V_in_V},
+                    {"A_vt_Vm", mm.A_vt_Vm}, {"Cs_sigma_rel", mm.Cs_sigma_rel}, {"sample0", "nominal (no mismatch)"}};
+    return s;
+}
+
+GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOptions& o) {
+    if (sw.K_V.empty() || sw.Q_s.empty() || sw.V_in_V.empty()) throw std::invalid_argument("gaincell sweep: K, Q and V_in need points");
+    // One deck per (sample, V_in) holding one independent cell per (K, Q).
+    std::vector<double> cellK, cellQ;
+    for (double k : sw.K_V)
+        for (double q : sw.Q_s) cellK.push_back(k), cellQ.push_back(q);
+    const std::size_t nCells = cellK.size();
+    std::vector<PlannedJob> jobs;
+    for (int s = 0; s < sw.samples; ++s) {
+        const InstanceParams p = sw.params ? sw.params(std::uint64_t(s)) : InstanceParams{};
+        for (std::size_t v = 0; v < sw.V_in_V.size(); ++v) {
+            circuits::CellReadBench b = sw.bench;
+            b.K_V = cellK, b.Q_s = cellQ, b.V_in_V = sw.V_in_V[v];
+            b.params.assign(nCells, p);
+            PlannedJob pj;
+            pj.sim.id = sw.name + "_s" + std::to_string(s) + "_vin" + netlist::formatSI(sw.V_in_V[v]);
+            pj.sim.deck = netlist::writeDeck(circuits::cellReadCircuit(sw.cell, b));
+            pj.sim.vectors = circuits::cellReadVectors(b);
+            pj.point = {{"sample", s}, {"V_in_V", sw.V_in_V[v]}};
+            jobs.push_back(std::move(pj));
+        }
+    }
+    std::vector<std::string> columns;
+    for (std::size_t c = 0; c < nCells; ++c) columns.push_back(key("S_fC", c)), columns.push_back(key("E_fJ", c));
+    const circuits::CellReadBench timing = sw.bench;
+    const double t1 = sw.bench.readStart_s + *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) + sw.bench.settle_s;
+    const Measure measure = [nCells, timing, t1](const PlannedJob& j, const spice::SimResult& r) {
+        const auto& t = r.vec("time");
+        const double vin = j.point[1].second;
+        std::vector<std::pair<std::string, double>> out;
+        for (std::size_t c = 0; c < nCells; ++c) {
+            // Charge into the cell = minus the holder's branch current; energy = V_in x supply charge.
+            const double q = -integrateWindow(t, r.vec("i(vbl" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
+            const double e = -vin * integrateWindow(t, r.vec("i(vin" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
+            out.emplace_back(key("S_fC", c), q * 1e15);
+            out.emplace_back(key("E_fJ", c), e * 1e15);
+        }
+        return out;
+    };
+    GainCellResult res;
+    res.run = runSweep(jobs, columns, measure, subRun(sw.name, o, sw.seed, sw.parameters));
+    for (const auto& row : res.run.rows) {
+        if (!row.ok) continue;
+        for (std::size_t c = 0; c < nCells; ++c)
+            res.points.push_back({int(row.values.at("sample")), cellK[c], cellQ[c] * 1e9, row.values.at("V_in_V"),
+                                  row.values.at(key("S_fC", c)), row.values.at(key("E_fJ", c))});
+    }
+    if (res.points.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
+
+    auto fitOf = [&](auto keep) {
+        std::vector<double> Q, K, S, V;
+        for (const auto& p : res.points)
+            if (keep(p)) Q.push_back(p.Q_ns), K.push_back(p.K_V), S.push_back(p.S_fC), V.push_back(p.V_in_V);
+        return fit::fitGainCellPolynomial(Q, K, S, V, sw.K_offset_V);
+    };
+    const double nominal = sw.nominal_V_in_V;
+    auto isNominal = [nominal](const GainCellPoint& p) { return std::abs(p.V_in_V - nominal) < 1e-9; };
+    bool haveNominal = false;
+    for (const auto& p : res.points) haveNominal |= isNominal(p);
+    if (!haveNominal) throw std::runtime_error(sw.name + ": the sweep has no V_in = " + netlist::formatSI(nominal) + " V point");
+    std::set<double> vins;
+    for (const auto& p : res.points) vins.insert(p.V_in_V);
+    if (vins.size() >= 4) res.full = fitOf([](const GainCellPoint&) { return true; });
+    res.nominal = fitOf(isNominal);
+    std::map<std::string, std::vector<double>> perCoefficient;
+    if (sw.samples > 1)
+        for (int s = 0; s < sw.samples; ++s) {
+            res.perSample.push_back(fitOf([&](const GainCellPoint& p) { return p.sample == s && isNominal(p); }));
+            for (const auto& [name, v] : res.perSample.back().coefficients) perCoefficient[name].push_back(v);
+        }
+    for (const auto& [name, v] : perCoefficient) res.coefficientStd[name] = stddev(v);
+
+    // Per-level output spread at the longest pulse (device to device, nominal V_in).
+    const double Qmax_ns = *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) * 1e9;
+    json levels = json::array(), means = json::array(), stds = json::array();
+    for (double k : sw.K_V) {
+        std::vector<double> s;
+        for (const auto& p : res.points)
+            if (isNominal(p) && p.K_V == k && std::abs(p.Q_ns - Qmax_ns) < 1e-9) s.push_back(p.S_fC);
+        levels.push_back(k), means.push_back(mean(s)), stds.push_back(stddev(s));
+    }
+
+    const auto [Kmin, Kmax] = std::minmax_element(sw.K_V.begin(), sw.K_V.end());
+    const auto [Qmin, Qmax] = std::minmax_element(sw.Q_s.begin(), sw.Q_s.end());
+    const auto prov = provenance("imc characterize gaincell (" + sw.cell.subckt + ")", res.run, sw.parameters, sw.seed,
+                                 sw.samples, o);
+    res.record.model = "gaincell-poly";
+    res.record.description = "S = Q * sum_i D_i (K - K_offset)^i at V_in = " + netlist::formatSI(nominal) +
+                             " V (paper 002 eq. 4 folded at the array's read voltage, D_i = sum_j C_i_j V_in^j); S is the "
+                             "bit-line charge in fC, Q the PWM pulse width in ns, K the stored voltage in V";
+    res.record.coefficients = polyCoefficients(res.nominal);
+    res.record.units = polyUnits(res.record.coefficients);
+    res.record.units["S"] = "fC";
+    res.record.units["Q"] = "ns";
+    res.record.validity = {{"K_V", {*Kmin, *Kmax}}, {"Q_ns", {*Qmin * 1e9, *Qmax * 1e9}}, {"V_in_V", {nominal, nominal}}};
+    res.record.quality.rmse = res.nominal.rmse;
+    res.record.quality.r2 = res.nominal.r2;
+    res.record.quality.n = res.nominal.n;
+    res.record.quality.extra = {{"identifiable", false}, {"rmse_unit", "fC"}};
+    res.record.spread = json::object();
+    if (!res.coefficientStd.empty()) res.record.spread["coefficient_std"] = res.coefficientStd;
+    // Not named readout_noise: this is device-to-device spread, which coefficient_std already carries.
+    res.record.spread["output_std_by_level"] = {{"Q_ns", Qmax_ns}, {"levels", levels}, {"mean_fC", means}, {"std_fC", stds},
+                                                {"meaning", "device-to-device spread of S at the longest pulse"}};
+    res.record.provenance = prov;
+    if (res.full) {
+        fit::FitRecord f = res.record;
+        f.description = "S = sum_{i+j<=3} C_i_j Q (K - K_offset)^i V_in^j (paper 002 eq. 4), S in fC, Q in ns";
+        f.coefficients = polyCoefficients(*res.full);
+        f.units = polyUnits(f.coefficients);
+        f.units["S"] = "fC";
+        f.units["Q"] = "ns";
+        const auto [Vmin, Vmax] = std::minmax_element(sw.V_in_V.begin(), sw.V_in_V.end());
+        f.validity["V_in_V"] = {*Vmin, *Vmax};
+        f.quality.rmse = res.full->rmse;
+        f.quality.r2 = res.full->r2;
+        f.quality.n = res.full->n;
+        f.quality.extra = {{"identifiable", true}, {"rmse_unit", "fC"}};
+        f.spread = json::object();
+        res.fullRecord = f;
+    }
+
+    // Plots: charge against K for each Q (nominal V_in, sample 0) with the fit; against K for each
+    // V_in at the longest pulse; residuals of the nominal fit.
+    const CellPolynomial poly = CellPolynomial::fromRecord(res.record, nominal);
+    std::vector<report::Series> fam, byVin, resid;
+    for (double q : sw.Q_s) {
+        report::Series pts{"SPICE Q = " + netlist::formatSI(q * 1e9) + " ns", {}, {}, report::Series::Style::Points};
+        report::Series line{"fit Q = " + netlist::formatSI(q * 1e9) + " ns", {}, {}, report::Series::Style::Lines};
+        for (const auto& p : res.points)
+            if (p.sample == 0 && isNominal(p) && std::abs(p.Q_ns - q * 1e9) < 1e-9) pts.x.push_back(p.K_V), pts.y.push_back(p.S_fC);
+        for (int k = 0; k <= 90; ++k) line.x.push_back(0.01 * k), line.y.push_back(poly(q * 1e9, 0.01 * k));
+        fam.push_back(pts), fam.push_back(line);
+    }
+    for (double v : vins) {
+        report::Series s{"V_in = " + netlist::formatSI(v) + " V", {}, {}, report::Series::Style::LinesPoints};
+        for (const auto& p : res.points)
+            if (p.sample == 0 && p.V_in_V == v && std::abs(p.Q_ns - Qmax_ns) < 1e-9) s.x.push_back(p.K_V), s.y.push_back(p.S_fC);
+        byVin.push_back(s);
+    }
+    report::Series r{"S_SPICE - S_fit (all samples)", {}, {}, report::Series::Style::Points};
+    for (const auto& p : res.points)
+        if (isNominal(p)) r.x.push_back(p.K_V), r.y.push_back(p.S_fC - poly(p.Q_ns, p.K_V));
+    resid.push_back(r);
+    report::plotXY(res.run.dir / "charge-vs-K.png", {sw.name + ": bit-line charge, V_in = " + netlist::formatSI(nominal) + " V", "K (V)", "S (fC)"}, fam);
+    report::plotXY(res.run.dir / "charge-vs-K-by-Vin.png", {sw.name + ": charge at Q = " + netlist::formatSI(Qmax_ns) + " ns", "K (V)", "S (fC)"}, byVin);
+    report::plotXY(res.run.dir / "fit-residuals.png", {sw.name + ": residuals of the V_in = 0.9 V fit", "K (V)", "residual (fC)"}, resid);
+
+    std::vector<fs::path> files = writeRecord(res.record, res.run.dir, "gaincell-poly.json", o);
+    if (res.fullRecord) {
+        fs::create_directories(res.run.dir);
+        fit::writeFit((res.run.dir / "gaincell-poly-full.json").string(), *res.fullRecord);
+        files.push_back(res.run.dir / "gaincell-poly-full.json");
+    }
+    double Smin = 1e300, Smax = -1e300, Emax = 0;
+    for (const auto& p : res.points)
+        if (p.Q_ns > 0) {
+            Smin = std::min(Smin, p.S_fC / p.Q_ns), Smax = std::max(Smax, p.S_fC / p.Q_ns);
+            Emax = std::max(Emax, p.E_supply_fJ);
+        }
+    json fitsJson = json::array();
+    for (const auto& f : files) fitsJson.push_back(f.string());
+    res.report = {{"results", res.run.dir.string()},
+                  {"samples", sw.samples},
+                  {"failed", res.run.failed},
+                  {"points", res.points.size()},
+                  {"mean_current_uA", {Smin, Smax}},
+                  {"max_supply_energy_fJ", Emax},
+                  {"vin_nominal", {{"V_in_V", nominal},
+                                   {"coefficients", res.nominal.coefficients},
+                                   {"rmse_fC", res.nominal.rmse},
+                                   {"r2", res.nominal.r2},
+                                   {"n", res.nominal.n},
+                                   {"note", res.nominal.note}}},
+                  {"coefficient_std", res.coefficientStd},
+                  {"fits", fitsJson},
+                  {"wall_s", res.run.wall_s}};
+    if (res.full)
+        res.report["full"] = {{"coefficients", res.full->coefficients}, {"rmse_fC", res.full->rmse}, {"r2", res.full->r2},
+                              {"n", res.full->n}, {"distinct_V_in", res.full->distinct_V_in}};
+    return res;
+}
+
+// ================================================================ retention
+
+RetentionResult characterizeRetention(int samples, std::uint64_t seed, const GainCellRunOptions& o) {
+    const circuits::CellSpec cell = circuits::builtinCell("gaincell");
+    circuits::RetentionBench b;
+    b.K_V = {0.9, 0.0, 0.9, 0.0};
+    b.dvtw_V = {0.0, 0.0, 0.3, 0.3};
+    const circuits::GainCellMismatch mm;
+    std::vector<PlannedJob> jobs;
+    for (int s = 0; s < samples; ++s) {
+        circuits::RetentionBench bs = b;
+        for (std::size_t c = 0; c < b.K_V.size(); ++c)
+            bs.params.push_back(s == 0 ? InstanceParams{}
+                                       : circuits::drawGainCellMismatch(cell, mm, seed, std::uint64_t(s), c));
+        PlannedJob pj;
+        pj.sim.id = "retention_s" + std::to_string(s);
+        pj.sim.deck = netlist::writeDeck(circuits::retentionCircuit(cell, bs));
+        pj.sim.vectors = circuits::retentionVectors(bs);
+        pj.point = {{"sample", s}};
+        jobs.push_back(std::move(pj));
+    }
+    static const std::vector<double> probe_s = {1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2};
+    const double t0 = b.writeStart_s + b.writeWidth_s + 1e-9;
+    std::vector<std::string> columns;
+    for (std::size_t c = 0; c < b.K_V.size(); ++c) {
+        for (const char* n : {"tau_s", "V0_V", "Vinf_V", "rmse_V", "tau_e_s", "half_step_s"}) columns.push_back(key(n, c));
+        for (std::size_t p = 0; p < probe_s.size(); ++p) columns.push_back(key("V" + std::to_string(p), c));
+    }
+    const double park = b.park_V;
+    const Measure measure = [b, t0, park](const PlannedJob&, const spice::SimResult& r) {
+        const auto& t = r.vec("time");
+        std::vector<std::pair<std::string, double>> out;
+        for (std::size_t c = 0; c < b.K_V.size(); ++c) {
+            const auto& v = r.vec("v(xc" + std::to_string(c) + ".sn)");
+            std::vector<double> tt, vv;
+            for (Eigen::Index k = 0; k < t.size(); ++k)
+                if (t[k] >= t0) tt.push_back(t[k] - t0), vv.push_back(v[k]);
+            const auto f = fit::fitExponentialDecay(tt, vv);
+            const double start = vv.front() - park;
+            double tauE = std::nan(""), half = std::nan("");
+            for (std::size_t k = 0; k < tt.size(); ++k) {
+                if (std::isnan(half) && std::abs(vv[k] - vv.front()) >= 0.0643) half = tt[k];
+                if (std::isnan(tauE) && std::abs(vv[k] - park) <= std::abs(start) / M_E) tauE = tt[k];
+            }
+            out.emplace_back(key("tau_s", c), f.tau_s);
+            out.emplace_back(key("V0_V", c), f.V0_V);
+            out.emplace_back(key("Vinf_V", c), f.V_inf_V);
+            out.emplace_back(key("rmse_V", c), f.rmse);
+            out.emplace_back(key("tau_e_s", c), std::isnan(tauE) ? -1.0 : tauE);
+            out.emplace_back(key("half_step_s", c), std::isnan(half) ? -1.0 : half);
+            for (std::size_t p = 0; p < probe_s.size(); ++p)
+                out.emplace_back(key("V" + std::to_string(p), c), valueAt(t, v, t0 + probe_s[p]));
+        }
+        return out;
+    };
+    const json parameters = {{"K_V", b.K_V}, {"dvtw_V", b.dvtw_V}, {"Cs_F", 200e-15}, {"park_V", park}, {"stop_s", b.stop_s},
+                             {"boost_V", b.boost_V}, {"A_vt_Vm", mm.A_vt_Vm}};
+    RetentionResult res;
+    res.run = runSweep(jobs, columns, measure, subRun("retention", o, seed, parameters));
+    json traces = json::array();
+    std::vector<report::Series> plot;
+    std::vector<double> tauStandardHigh;
+    for (const auto& row : res.run.rows) {
+        if (!row.ok) continue;
+        for (std::size_t c = 0; c < b.K_V.size(); ++c) {
+            RetentionResult::Trace tr;
+            tr.K_V = b.K_V[c], tr.dvtw_V = b.dvtw_V[c], tr.sample = int(row.values.at("sample"));
+            tr.fit.tau_s = row.values.at(key("tau_s", c));
+            tr.fit.V0_V = row.values.at(key("V0_V", c));
+            tr.fit.V_inf_V = row.values.at(key("Vinf_V", c));
+            tr.fit.rmse = row.values.at(key("rmse_V", c));
+            tr.tau_e_s = row.values.at(key("tau_e_s", c));
+            tr.halfStep_s = row.values.at(key("half_step_s", c));
+            res.traces.push_back(tr);
+            if (c == 0) tauStandardHigh.push_back(tr.fit.tau_s);
+            const std::string label = std::string(tr.dvtw_V > 0 ? "high-Vth" : "standard") + " write, K = " + netlist::formatSI(tr.K_V) + " V";
+            traces.push_back({{"write_gate", tr.dvtw_V > 0 ? "high-Vth (dvtw 0.3 V, boosted enables)" : "standard"},
+                              {"K_V", tr.K_V}, {"sample", tr.sample}, {"tau_fit_s", tr.fit.tau_s}, {"V0_V", tr.fit.V0_V},
+                              {"V_inf_V", tr.fit.V_inf_V}, {"fit_rmse_V", tr.fit.rmse}, {"tau_e_s", tr.tau_e_s},
+                              {"half_step_s", tr.halfStep_s}});
+            if (tr.sample == 0) {
+                report::Series pts{"SPICE " + label, {}, {}, report::Series::Style::Points};
+                report::Series line{"fit " + label, {}, {}, report::Series::Style::Lines};
+                for (std::size_t p = 0; p < probe_s.size(); ++p)
+                    pts.x.push_back(probe_s[p]), pts.y.push_back(row.values.at(key("V" + std::to_string(p), c)));
+                for (int k = 0; k <= 80; ++k) {
+                    const double tk = 1e-6 * std::pow(10.0, 0.05 * k);
+                    line.x.push_back(tk), line.y.push_back(tr.fit.V_inf_V + (tr.fit.V0_V - tr.fit.V_inf_V) * std::exp(-tk / tr.fit.tau_s));
+                }
+                plot.push_back(pts), plot.push_back(line);
+            }
+        }
+    }
+    if (tauStandardHigh.empty()) throw std::runtime_error("retention: every simulation failed (see " + res.run.dir.string() + ")");
+    report::PlotSpec ps{"storage-node decay after a write (Cs = 200 fF)", "time after the write (s)", "V_sn (V)"};
+    ps.logX = true;
+    report::plotXY(res.run.dir / "retention.png", ps, plot);
+
+    const RetentionResult::Trace& nominalHigh = res.traces.front();
+    res.record.model = "retention";
+    res.record.description = "V(t) = V_inf + (V0 - V_inf) exp(-t / tau): storage node of the standard gain cell (Cs = 200 fF) "
+                             "after writing K = 0.9 V, write bit line parked at 0.45 V; the shortest of the four cases "
+                             "(all in spread.cases)";
+    res.record.coefficients = {{"tau_s", mean(tauStandardHigh)}, {"V0_V", nominalHigh.fit.V0_V}, {"V_inf_V", nominalHigh.fit.V_inf_V}};
+    res.record.units = {{"tau_s", "s"}, {"V0_V", "V"}, {"V_inf_V", "V"}};
+    res.record.validity = {{"t_s", {0.0, b.stop_s}}};
+    res.record.quality.rmse = nominalHigh.fit.rmse;
+    res.record.quality.n = std::uint64_t(tauStandardHigh.size());
+    res.record.quality.extra = {{"rmse_unit", "V"}};
+    res.record.spread = {{"tau_std_s", stddev(tauStandardHigh)}, {"cases", traces},
+                         {"paper_tau_s", 5e-3},
+                         {"note", "the PTM 32 nm card's gate tunnelling of the read nMOS limits retention at high K; "
+                                  "tau scales with Cs (5 ms would need about 1.75 pF)"}};
+    res.record.provenance = provenance("imc characterize retention", res.run, parameters, seed, samples, o);
+    const auto files = writeRecord(res.record, res.run.dir, "retention.json", o);
+    json fj = json::array();
+    for (const auto& f : files) fj.push_back(f.string());
+    res.report = {{"results", res.run.dir.string()}, {"tau_s", res.record.coefficients.at("tau_s")},
+                  {"tau_std_s", stddev(tauStandardHigh)}, {"paper_tau_s", 5e-3}, {"cases", traces}, {"fits", fj},
+                  {"wall_s", res.run.wall_s}};
+    return res;
+}
+
+// ================================================================ charge-to-pulse
+
+ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels) {
+    ChargeToPulseSweep s;
+    s.name = isSigned ? "c2p-signed" : "c2p-relu";
+    s.readout = circuits::builtinCell(isSigned ? "c2p_signed" : "c2p_relu");
+    s.isSigned = isSigned;
+    const circuits::ReadoutParams rp = circuits::readoutForRows(rows);
+    const double lo = isSigned ? -1.3 : -0.3, hi = 1.3;
+    for (int k = 0; k < levels; ++k) s.Q_in_C.push_back(rp.Ssat_C * (lo + (hi - lo) * k / (levels - 1)));
+    s.samples = samples;
+    s.seed = seed;
+    s.bench.isSigned = isSigned;
+    s.bench.Tmax_s = rp.Tmax_s;
+    // Sample 0 is nominal; the others draw comparator offset, Cf and discharge-current mismatch.
+    s.params = [rp, seed](std::uint64_t sample) {
+        circuits::ReadoutParams p = rp;
+        if (sample > 0) {
+            variability::Stream st({seed, variability::Purpose::Readout, sample, 0, 0});
+            p.Vos_V = rp.Vos_V + st.normal(0, 1e-3);
+            p.Cf_F = rp.Cf_F * (1 + st.normal(0, 0.01));
+            p.Ssat_C = rp.Ssat_C * (1 + st.normal(0, 0.01));
+        }
+        return p.asParams();
+    };
+    s.parameters = {{"rows", rows}, {"Ssat_C", rp.Ssat_C}, {"Cf_F", rp.Cf_F}, {"Tmax_s", rp.Tmax_s}, {"Vos_V", rp.Vos_V},
+                    {"Q_in_C", s.Q_in_C}, {"mc", "sample 0 nominal; others: Vos +N(0, 1 mV), Cf and Ssat x (1 + N(0, 1 %))"}};
+    return s;
+}
+
+ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, const GainCellRunOptions& o) {
+    std::vector<PlannedJob> jobs;
+    for (int s = 0; s < sw.samples; ++s) {
+        circuits::ChargeToPulseBench b = sw.bench;
+        b.isSigned = sw.isSigned;
+        b.Q_in_C = sw.Q_in_C;
+        if (sw.params) b.params.assign(sw.Q_in_C.size(), sw.params(std::uint64_t(s)));
+        PlannedJob pj;
+        pj.sim.id = sw.name + "_s" + std::to_string(s);
+        pj.sim.deck = netlist::writeDeck(circuits::chargeToPulseCircuit(sw.readout, b));
+        pj.sim.vectors = circuits::chargeToPulseVectors(b);
+        pj.point = {{"sample", s}};
+        jobs.push_back(std::move(pj));
+    }
+    const circuits::ChargeToPulseBench b0 = [&] {
+        auto b = sw.bench;
+        b.isSigned = sw.isSigned;
+        b.Q_in_C = sw.Q_in_C;
+        return b;
+    }();
+    std::vector<std::string> columns;
+    for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c) columns.push_back(key("T_s", c));
+    const Measure measure = [b0](const PlannedJob&, const spice::SimResult& r) {
+        const auto& t = r.vec("time");
+        std::vector<std::pair<std::string, double>> out;
+        for (std::size_t c = 0; c < b0.Q_in_C.size(); ++c) {
+            // Width = integral of the normalized output over the window; sign from the latch at its end.
+            Eigen::VectorXd o = r.vec("v(out" + std::to_string(c) + ")") / b0.vdd_V;
+            double w = integrateWindow(t, o, b0.convStart_s - 0.5e-9, b0.convEnd_s() + 0.9e-9);
+            if (b0.isSigned && valueAt(t, r.vec("v(sgn" + std::to_string(c) + ")"), b0.convEnd_s()) < 0.5 * b0.vdd_V) w = -w;
+            out.emplace_back(key("T_s", c), w);
+        }
+        return out;
+    };
+    ChargeToPulseResult res;
+    res.run = runSweep(jobs, columns, measure, subRun(sw.name, o, sw.seed, sw.parameters));
+    std::vector<std::vector<double>> perLevel(sw.Q_in_C.size());
+    for (const auto& row : res.run.rows) {
+        if (!row.ok) continue;
+        for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c) {
+            res.x_fC.push_back(sw.Q_in_C[c] * 1e15);
+            res.width_s.push_back(row.values.at(key("T_s", c)));
+            perLevel[c].push_back(row.values.at(key("T_s", c)));
+        }
+    }
+    if (res.x_fC.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
+    res.fit = sw.isSigned ? fit::fitSignedHardSigmoid(res.x_fC, res.width_s) : fit::fitHardSigmoid(res.x_fC, res.width_s);
+    json lv = json::array(), mn = json::array(), sd = json::array(), codeStd = json::array();
+    double worstStd = 0;
+    for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c) {
+        lv.push_back(sw.Q_in_C[c] * 1e15), mn.push_back(mean(perLevel[c])), sd.push_back(stddev(perLevel[c]));
+        codeStd.push_back(stddev(perLevel[c]) / 1e-9);
+        worstStd = std::max(worstStd, stddev(perLevel[c]));
+    }
+    res.readoutNoise = {{"levels", lv}, {"mean", mn}, {"std", sd}, {"std_codes", codeStd}, {"levels_unit", "fC"},
+                        {"unit", "s"}, {"code_unit", "1 ns counter steps"}};
+    res.record.model = sw.isSigned ? "c2p-signed" : "c2p-relu";
+    res.record.description = sw.isSigned
+                                 ? "T = sign(x) clamp(slope (|x| - offset), 0, T_max): signed charge-to-pulse, x = bit-line charge in fC"
+                                 : "T = clamp(slope (x - offset), 0, T_max): ReLU/HardSigmoid charge-to-pulse (paper 002 eq. 3), x = "
+                                   "bit-line charge in fC; S_sat = T_max / slope";
+    res.record.coefficients = {{"slope_s_per_x", res.fit.slope_s_per_x}, {"offset_x", res.fit.offset_x}, {"T_max_s", res.fit.T_max_s}};
+    res.record.units = {{"slope_s_per_x", "s/fC"}, {"offset_x", "fC"}, {"T_max_s", "s"}, {"x", "fC"}};
+    const auto [xmin, xmax] = std::minmax_element(res.x_fC.begin(), res.x_fC.end());
+    res.record.validity = {{"x_fC", {*xmin, *xmax}}};
+    res.record.quality.rmse = res.fit.rmse;
+    res.record.quality.r2 = res.fit.r2;
+    res.record.quality.n = res.fit.n;
+    res.record.quality.extra = {{"rmse_unit", "s"}, {"offset_observed", res.fit.offset_observed},
+                                {"saturation_observed", res.fit.saturation_observed}, {"S_sat_fC", res.fit.T_max_s / res.fit.slope_s_per_x}};
+    res.record.spread = {{"readout_noise", res.readoutNoise}};
+    res.record.provenance = provenance("imc characterize " + sw.name, res.run, sw.parameters, sw.seed, sw.samples, o);
+
+    std::vector<report::Series> plot;
+    report::Series pts{"SPICE (all samples)", res.x_fC, res.width_s, report::Series::Style::Points};
+    report::Series line{"HardSigmoid fit", {}, {}, report::Series::Style::Lines};
+    for (int k = 0; k <= 200; ++k) {
+        const double x = *xmin + (*xmax - *xmin) * k / 200.0;
+        line.x.push_back(x), line.y.push_back(fit::evaluateHardSigmoid(res.fit, x));
+    }
+    plot.push_back(pts), plot.push_back(line);
+    report::plotXY(res.run.dir / "transfer.png", {sw.name + ": pulse width against bit-line charge", "charge (fC)", "pulse width (s)"}, plot);
+    const auto files = writeRecord(res.record, res.run.dir, sw.name + ".json", o);
+    json fj = json::array();
+    for (const auto& f : files) fj.push_back(f.string());
+    res.report = {{"results", res.run.dir.string()},
+                  {"samples", sw.samples},
+                  {"slope_ps_per_fC", res.fit.slope_s_per_x * 1e12},
+                  {"offset_fC", res.fit.offset_x},
+                  {"T_max_s", res.fit.T_max_s},
+                  {"S_sat_fC", res.fit.T_max_s / res.fit.slope_s_per_x},
+                  {"rmse_s", res.fit.rmse},
+                  {"r2", res.fit.r2},
+                  {"worst_level_std_s", worstStd},
+                  {"readout_noise", res.readoutNoise},
+                  {"fits", fj},
+                  {"wall_s", res.run.wall_s}};
+    return res;
+}
+
+// ================================================================ arrays
+
+double CellPolynomial::operator()(double Q_ns, double K_V) const {
+    const double d = K_V - K_offset_V;
+    return Q_ns * (D[0] + d * (D[1] + d * (D[2] + d * D[3])));
+}
+
+CellPolynomial CellPolynomial::fromRecord(const fit::FitRecord& r, double V_in_V) {
+    CellPolynomial p;
+    p.K_offset_V = r.coefficient("K_offset");
+    if (r.coefficients.count("C_0_0")) {
+        fit::GainCellCoefficients C{};
+        for (int i = 0; i <= 3; ++i)
+            for (int j = 0; i + j <= 3; ++j) C[i][j] = r.coefficient("C_" + std::to_string(i) + "_" + std::to_string(j));
+        p.D = fit::gainCellPerPowerSums(C, V_in_V);
+    } else {
+        for (int i = 0; i <= 3; ++i) p.D[std::size_t(i)] = r.coefficient("D_" + std::to_string(i));
+    }
+    return p;
+}
+
+namespace {
+
+struct ColumnOut {
+    double S_fC = 0, width_s = 0;  // width signed for the signed readout
+};
+
+struct ArrayRun {
+    std::vector<std::vector<ColumnOut>> columns;  // [sample][column]
+    std::vector<double> E_cells_J, E_wordline_J;  // per sample, over the read window
+    double wall_s = 0;
+    std::string dir;
+};
+
+// Runs one array per sample (full deck, or one deck per column) and collects its outputs.
+ArrayRun runArrays(const std::string& name, const circuits::CellSpec& cell, const std::vector<circuits::GainCellArraySpec>& specs,
+                   bool columnForm, std::uint64_t seed, const GainCellRunOptions& o, const json& parameters) {
+    const auto& s0 = specs.front();
+    const bool isSigned = s0.readout == circuits::ArrayReadout::Signed;
+    std::vector<PlannedJob> jobs;
+    for (std::size_t s = 0; s < specs.size(); ++s) {
+        if (columnForm) {
+            for (int j = 0; j < s0.cols; ++j) {
+                PlannedJob pj;
+                pj.sim.id = name + "_s" + std::to_string(s) + "_c" + std::to_string(j);
+                pj.sim.deck = netlist::writeDeck(circuits::gainCellColumnCircuit(cell, specs[s], j));
+                pj.sim.vectors = circuits::arrayVectors(specs[s], {j}, true);
+                pj.point = {{"sample", double(s)}, {"column", j}};
+                jobs.push_back(std::move(pj));
+            }
+        } else {
+            std::vector<int> all(std::size_t(s0.cols));
+            for (int j = 0; j < s0.cols; ++j) all[std::size_t(j)] = j;
+            PlannedJob pj;
+            pj.sim.id = name + "_s" + std::to_string(s) + "_full";
+            pj.sim.deck = netlist::writeDeck(circuits::gainCellArrayCircuit(cell, specs[s]));
+            pj.sim.vectors = circuits::arrayVectors(specs[s], all, false);
+            pj.point = {{"sample", double(s)}, {"column", -1}};
+            jobs.push_back(std::move(pj));
+        }
+    }
+    const circuits::ArrayTiming t = circuits::arrayTiming(s0, columnForm ? 1 : s0.cols);
+    const int perJob = columnForm ? 1 : s0.cols;
+    std::vector<std::string> columns;
+    for (int j = 0; j < perJob; ++j) columns.push_back(key("S_fC", std::size_t(j))), columns.push_back(key("T_s", std::size_t(j)));
+    columns.push_back("E_cells_J");
+    columns.push_back("E_wordline_J");
+    const double vdd = s0.vdd_V, vin = s0.V_in_V;
+    const int rows = s0.rows;
+    const Measure measure = [t, perJob, isSigned, vdd, vin, rows, columnForm](const PlannedJob& pj, const spice::SimResult& r) {
+        const auto& time = r.vec("time");
+        const double w0 = t.readStart_s - 0.5e-9, w1 = t.readEnd_s + 0.5e-9;
+        std::vector<std::pair<std::string, double>> out;
+        for (int k = 0; k < perJob; ++k) {
+            const int j = columnForm ? int(pj.point[1].second) : k;
+            const std::string J = std::to_string(j);
+            const double q = -integrateWindow(time, r.vec("i(vprobe" + J + ")"), w0, t.convStart_s - 0.2e-9);
+            Eigen::VectorXd o = r.vec("v(out" + J + ")") / vdd;
+            double w = integrateWindow(time, o, t.convStart_s - 0.5e-9, t.convEnd_s + 0.9e-9);
+            if (isSigned && valueAt(time, r.vec("v(sgn" + J + ")"), t.convEnd_s) < 0.5 * vdd) w = -w;
+            out.emplace_back(key("S_fC", std::size_t(k)), q * 1e15);
+            out.emplace_back(key("T_s", std::size_t(k)), w);
+        }
+        out.emplace_back("E_cells_J", -vin * integrateWindow(time, r.vec("i(vin)"), w0, w1));
+        double ewl = 0;
+        if (columnForm) {
+            for (int i = 0; i < rows; ++i)
+                for (const char* n : {"wl", "wlb"}) {
+                    const std::string I = std::string(n) + std::to_string(i);
+                    Eigen::VectorXd p = -r.vec("i(v" + I + ")").cwiseProduct(r.vec("v(" + I + ")"));
+                    ewl += integrateWindow(time, p, w0, w1);
+                }
+        } else {
+            ewl = -vdd * integrateWindow(time, r.vec("i(vdd)"), w0, w1);
+        }
+        out.emplace_back("E_wordline_J", ewl);
+        return out;
+    };
+    RunSpec rs = subRun(name, o, seed, parameters);
+    const RunSummary run = runSweep(jobs, columns, measure, rs);
+    ArrayRun ar;
+    ar.dir = run.dir.string();
+    ar.wall_s = run.wall_s;
+    ar.columns.assign(specs.size(), std::vector<ColumnOut>(std::size_t(s0.cols)));
+    ar.E_cells_J.assign(specs.size(), 0.0);
+    ar.E_wordline_J.assign(specs.size(), 0.0);
+    for (const auto& row : run.rows) {
+        if (!row.ok) throw std::runtime_error(name + ": simulation " + row.job + " failed: " + row.error);
+        const auto s = std::size_t(row.values.at("sample"));
+        for (int k = 0; k < perJob; ++k) {
+            const int j = columnForm ? int(row.values.at("column")) : k;
+            ar.columns[s][std::size_t(j)] = {row.values.at(key("S_fC", std::size_t(k))), row.values.at(key("T_s", std::size_t(k)))};
+        }
+        ar.E_cells_J[s] += row.values.at("E_cells_J");
+        ar.E_wordline_J[s] += row.values.at("E_wordline_J");
+    }
+    return ar;
+}
+
+}  // namespace
+
+ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunOptions& o) {
+    const int R = a.rows, C = a.cols;
+    const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
+                            (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
+    const std::string tag = std::to_string(R) + "x" + std::to_string(C);
+    const CellPolynomial poly = CellPolynomial::fromRecord(a.polynomial, 0.9);
+
+    // The readouts of this array size, characterized on the spot (behavioral, seconds): the
+    // model's HardSigmoids then match the circuits the array uses.
+    GainCellRunOptions sub = o;
+    sub.fitsOut.clear();
+    const auto relu = characterizeChargeToPulse(defaultChargeToPulseSweep(false, R, 1, a.seed, 25), sub);
+    const auto sgnd = characterizeChargeToPulse(defaultChargeToPulseSweep(true, C, 1, a.seed, 33), sub);
+
+    // First array: K at the 8 DAC levels, random PWM codes, Pelgrom mismatch per cell.
+    const circuits::GainCellMismatch mm;
+    std::vector<circuits::GainCellArraySpec> first;
+    for (int s = 0; s < a.samples; ++s) {
+        variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 1, 0});
+        circuits::GainCellArraySpec sp;
+        sp.rows = R, sp.cols = C;
+        sp.readoutParams = circuits::readoutForRows(R);
+        sp.stored_V.assign(std::size_t(R), std::vector<double>(std::size_t(C)));
+        sp.codes.assign(std::size_t(R), 0);
+        if (a.mismatch) sp.params.assign(std::size_t(R), std::vector<InstanceParams>(std::size_t(C)));
+        for (int i = 0; i < R; ++i) {
+            sp.codes[std::size_t(i)] = int(st.next() % 16);
+            for (int j = 0; j < C; ++j) {
+                sp.stored_V[std::size_t(i)][std::size_t(j)] = 0.9 * double(st.next() % 8) / 7.0;
+                if (a.mismatch)
+                    sp.params[std::size_t(i)][std::size_t(j)] =
+                        circuits::drawGainCellMismatch(a.cell, mm, a.seed, std::uint64_t(s), std::uint64_t(i * C + j));
+            }
+        }
+        first.push_back(std::move(sp));
+    }
+    json params = a.parameters;
+    params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
+    const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
+
+    // Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the
+    // first array's SPICE pulses counted in 1 ns steps.
+    std::vector<circuits::GainCellArraySpec> second;
+    for (int s = 0; s < a.samples; ++s) {
+        variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 2, 0});
+        circuits::GainCellArraySpec sp;
+        sp.rows = C, sp.cols = R;
+        sp.readout = circuits::ArrayReadout::Signed;
+        sp.readoutParams = circuits::readoutForRows(C);
+        sp.stored_V.assign(std::size_t(C), std::vector<double>(std::size_t(R)));
+        sp.codes.assign(std::size_t(C), 0);
+        if (a.mismatch) sp.params.assign(std::size_t(C), std::vector<InstanceParams>(std::size_t(R)));
+        for (int i = 0; i < C; ++i) {
+            sp.codes[std::size_t(i)] = std::clamp(int(std::lround(r1.columns[std::size_t(s)][std::size_t(i)].width_s / sp.tclk_s)), 0, 15);
+            for (int j = 0; j < R; ++j) {
+                sp.stored_V[std::size_t(i)][std::size_t(j)] = 0.9 * double(st.next() % 8) / 7.0;
+                if (a.mismatch)
+                    sp.params[std::size_t(i)][std::size_t(j)] = circuits::drawGainCellMismatch(
+                        a.cell, mm, a.seed, std::uint64_t(s), std::uint64_t(R * C + i * R + j));
+            }
+        }
+        second.push_back(std::move(sp));
+    }
+    const ArrayRun r2 = runArrays("gaincell-array-" + tag + "-pv", a.cell, second, columnForm, a.seed, o, params);
+
+    // The behavioral model: the fitted polynomial summed along each bit line, then the HardSigmoid.
+    const double Tmax = first.front().readoutParams.Tmax_s;
+    std::vector<double> err1, err2, errS;
+    report::Series sc1{"Q.K^T array, c2p-relu", {}, {}, report::Series::Style::Points};
+    report::Series sc2{"phi.V array, c2p-signed", {}, {}, report::Series::Style::Points};
+    report::Series scS{"bit-line charge, both arrays", {}, {}, report::Series::Style::Points};
+    auto compare = [&](const std::vector<circuits::GainCellArraySpec>& specs, const ArrayRun& run, const fit::HardSigmoidFit& hs,
+                       std::vector<double>& err, report::Series& sc) {
+        for (std::size_t s = 0; s < specs.size(); ++s)
+            for (int j = 0; j < specs[s].cols; ++j) {
+                double S = 0;
+                for (int i = 0; i < specs[s].rows; ++i)
+                    S += poly(specs[s].codes[std::size_t(i)] * specs[s].tclk_s * 1e9, specs[s].stored_V[std::size_t(i)][std::size_t(j)]);
+                const double Tm = fit::evaluateHardSigmoid(hs, S);
+                const auto& got = run.columns[s][std::size_t(j)];
+                err.push_back((got.width_s - Tm) / Tmax);
+                errS.push_back((got.S_fC - S) / (specs[s].readoutParams.Ssat_C * 1e15));
+                sc.x.push_back(Tm / Tmax), sc.y.push_back(got.width_s / Tmax);
+                scS.x.push_back(S), scS.y.push_back(got.S_fC);
+            }
+    };
+    compare(first, r1, relu.fit, err1, sc1);
+    compare(second, r2, sgnd.fit, err2, sc2);
+    auto rms = [](const std::vector<double>& e) {
+        double s = 0;
+        for (double x : e) s += x * x;
+        return e.empty() ? 0.0 : std::sqrt(s / double(e.size()));
+    };
+    auto maxAbs = [](const std::vector<double>& e) {
+        double m = 0;
+        for (double x : e) m = std::max(m, std::abs(x));
+        return m;
+    };
+    std::vector<double> all = err1;
+    all.insert(all.end(), err2.begin(), err2.end());
+
+    ArrayResult res;
+    res.dir = o.outDir.empty() ? fs::path("results") / ("gaincell-array-" + tag + "-seed" + std::to_string(a.seed)) : o.outDir;
+    fs::create_directories(res.dir);
+    report::Series diag{"y = x", {-1, 1}, {-1, 1}, report::Series::Style::Lines};
+    report::plotXY(res.dir / "spice-vs-model.png", {"gain-cell arrays " + tag + ": pulse width, SPICE vs model", "model (fraction of T_max)", "SPICE (fraction of T_max)"},
+                   {sc1, sc2, diag});
+    if (!scS.x.empty()) {
+        const auto [lo, hi] = std::minmax_element(scS.x.begin(), scS.x.end());
+        report::Series d2{"y = x", {*lo, *hi}, {*lo, *hi}, report::Series::Style::Lines};
+        report::plotXY(res.dir / "charge-spice-vs-model.png", {"gain-cell arrays " + tag + ": bit-line charge", "model (fC)", "SPICE (fC)"}, {scS, d2});
+    }
+
+    // Energy of one read step (cells' supply and word lines over the read window), per array.
+    const circuits::ArrayTiming t1 = circuits::arrayTiming(first.front(), 1);
+    const double E1 = (mean(r1.E_cells_J) + mean(r1.E_wordline_J));
+    const double E2 = (mean(r2.E_cells_J) + mean(r2.E_wordline_J));
+    double bl1 = 0, bl2 = 0;  // charge exchanged with the readout at 0.45 V, summed magnitude
+    for (const auto& s : r1.columns)
+        for (const auto& c : s) bl1 += 0.45 * std::abs(c.S_fC) * 1e-15 / double(r1.columns.size());
+    for (const auto& s : r2.columns)
+        for (const auto& c : s) bl2 += 0.45 * std::abs(c.S_fC) * 1e-15 / double(r2.columns.size());
+    const double scaleTo64 = 4096.0 / double(R * C);
+    // One attention step: reset, first read (longest pulse), conversion = second read, second
+    // conversion; the timing of the decks, with the readouts' measured delays inside the windows.
+    const double latency_s = (t1.readEnd_s - t1.resetRelease_s) + 1e-9 + Tmax + 1e-9 + Tmax;
+
+    res.rmse_fs = rms(all);
+    res.max_err_fs = maxAbs(all);
+    res.report = {{"rmse_fs", res.rmse_fs},
+                  {"max_err_fs", res.max_err_fs},
+                  {"size", tag},
+                  {"samples", a.samples},
+                  {"form", columnForm ? "columns" : "full"},
+                  {"full_scale", "T_max = 15 ns pulse width"},
+                  {"qk", {{"rmse_fs", rms(err1)}, {"max_err_fs", maxAbs(err1)}, {"results", r1.dir}, {"wall_s", r1.wall_s}}},
+                  {"pv", {{"rmse_fs", rms(err2)}, {"max_err_fs", maxAbs(err2)}, {"results", r2.dir}, {"wall_s", r2.wall_s}}},
+                  {"charge_rmse_fs", rms(errS)},
+                  {"charge_max_err_fs", maxAbs(errS)},
+                  {"charge_full_scale_fC", {first.front().readoutParams.Ssat_C * 1e15, second.front().readoutParams.Ssat_C * 1e15}},
+                  {"readout_fits", {{"relu", relu.report.at("results")}, {"signed", sgnd.report.at("results")},
+                                    {"relu_S_sat_fC", relu.fit.T_max_s / relu.fit.slope_s_per_x},
+                                    {"signed_S_sat_fC", sgnd.fit.T_max_s / sgnd.fit.slope_s_per_x}}},
+                  {"energy", {{"qk_read_pJ", E1 * 1e12},
+                              {"qk_cells_pJ", mean(r1.E_cells_J) * 1e12},
+                              {"qk_wordlines_pJ", mean(r1.E_wordline_J) * 1e12},
+                              {"qk_bitline_exchange_pJ", bl1 * 1e12},
+                              {"pv_read_pJ", E2 * 1e12},
+                              {"pv_cells_pJ", mean(r2.E_cells_J) * 1e12},
+                              {"pv_wordlines_pJ", mean(r2.E_wordline_J) * 1e12},
+                              {"pv_bitline_exchange_pJ", bl2 * 1e12},
+                              {"per_dot_product_fJ", {E1 / C * 1e15, E2 / R * 1e15}},
+                              {"per_token_per_head_16_tiles_pJ", {E1 * 16 * scaleTo64 * 1e12, E2 * 16 * scaleTo64 * 1e12}},
+                              {"paper_per_token_per_head_pJ", {1120, 700}},
+                              {"readout", "behavioral charge-to-pulse circuits: their energy is not modelled"}}},
+                  {"latency_s", latency_s},
+                  {"paper_latency_s", 65e-9},
+                  {"dir", res.dir.string()}};
+
+    if (a.verifyDecomposition) {
+        // The other form for sample 0 of the first array: column charges and widths side by side.
+        const std::vector<circuits::GainCellArraySpec> one{first.front()};
+        const ArrayRun other = runArrays("gaincell-array-" + tag + "-qk-" + (columnForm ? "full" : "columns"), a.cell, one,
+                                         !columnForm, a.seed, o, params);
+        double dS = 0, dT = 0;
+        json cols = json::array();
+        for (int j = 0; j < C; ++j) {
+            const auto& x = r1.columns[0][std::size_t(j)];
+            const auto& y = other.columns[0][std::size_t(j)];
+            dS = std::max(dS, std::abs(x.S_fC - y.S_fC));
+            dT = std::max(dT, std::abs(x.width_s - y.width_s));
+            cols.push_back({{"S_fC", {x.S_fC, y.S_fC}}, {"T_s", {x.width_s, y.width_s}}});
+        }
+        res.report["decomposition_check"] = {{"max_charge_diff_fC", dS}, {"max_width_diff_s", dT},
+                                             {"max_width_diff_fs", dT / Tmax}, {"columns", cols},
+                                             {"order", columnForm ? "[columns, full]" : "[full, columns]"},
+                                             {"wall_s", other.wall_s}};
+    }
+
+    // The architecture record the behavioral model reads (with this run's latency).
+    res.record.model = "gaincell-array";
+    res.record.description = "Quantizers, sub-tile size, read voltage and per-layer latency of the gain-cell attention arrays; Q "
+                             "as a fraction of T_max = 15 ns (use pulse_full_scale 15 with the gaincell-poly fit in ns)";
+    res.record.coefficients = {{"Q_levels", 16},  {"Q_min", 0.0},      {"Q_max", 1.0},   {"K_levels", 8},   {"K_min_V", 0.0},
+                               {"K_max_V", 0.9},  {"V_levels", 8},     {"V_min_V", 0.0}, {"V_max_V", 0.9},  {"out_levels", 32},
+                               {"out_min", -1.0}, {"out_max", 1.0},    {"tile_size", 64}, {"V_in_V", 0.9},
+                               {"step_latency_s", latency_s}, {"pulse_full_scale_ns", 15.0}};
+    res.record.units = {{"K_min_V", "V"}, {"K_max_V", "V"}, {"V_min_V", "V"}, {"V_max_V", "V"}, {"V_in_V", "V"},
+                        {"step_latency_s", "s"}, {"pulse_full_scale_ns", "ns"}};
+    res.record.quality.rmse = res.rmse_fs;
+    res.record.quality.n = std::uint64_t(all.size());
+    res.record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
+    res.record.spread = {{"energy", res.report["energy"]}};
+    res.record.provenance.generator = "imc characterize gaincell-array";
+    res.record.provenance.parameters = params;
+    res.record.provenance.seed = a.seed;
+    res.record.provenance.samples = std::uint64_t(a.samples);
+    res.record.provenance.created_utc = fit::currentUtcTimestamp();
+    res.record.provenance.command = o.command;
+    const auto files = writeRecord(res.record, res.dir, "gaincell-array.json", o);
+    json fj = json::array();
+    for (const auto& f : files) fj.push_back(f.string());
+    res.report["fits"] = fj;
+    std::ofstream(res.dir / "report.json") << res.report.dump(2) << "\n";
+    return res;
+}
+
+}  // namespace imc::characterize

@@ -1,0 +1,158 @@
+#pragma once
+// Characterizations of the gain-cell attention hardware (issue 3): the cell's charge surface and
+// its third-order polynomial (paper 002 eq. 4), storage-node retention, the two charge-to-pulse
+// readouts (eq. 3) and whole arrays compared against the behavioral model assembled from those
+// fits. Every simulation runs through runSweep (worker pool, results folder, resume); the
+// functions below plan the jobs, reduce the results, fit, plot and build fits records.
+// Units: S in fC, Q in ns, K and V_in in V, pulse widths in s; the charge-to-pulse input x is the
+// bit-line charge in fC, so the polynomial's output feeds the HardSigmoid unchanged.
+#include "characterize/characterize.hpp"
+#include "circuits/cell.hpp"
+#include "circuits/gaincell_array.hpp"
+#include "fit/fit.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imc::characterize {
+
+// Where a characterization writes: results/<name>-<hash> (or outDir/<sweep>) and, when fitsOut is
+// set, its fits file(s) there as well (the shipped defaults live in fits/).
+struct GainCellRunOptions {
+    std::filesystem::path outDir;
+    std::filesystem::path fitsOut;
+    int workers = 0;
+    bool force = false;
+    bool progress = true;
+    std::string command;  // for provenance
+};
+
+// Per-sample instance parameters of the cell under test (Monte-Carlo draws as literal numbers).
+using SampleParams = std::function<circuits::InstanceParams(std::uint64_t sample)>;
+
+// Trapezoid integral of y(t) over [t0, t1], interpolating at the ends.
+double integrateWindow(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1);
+// Linear interpolation of y at time t0 (clamped to the ends).
+double valueAt(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0);
+
+// ---------------------------------------------------------------- gain cell
+
+struct GainCellSweep {
+    std::string name = "gaincell";
+    circuits::CellSpec cell;
+    std::vector<double> K_V, Q_s, V_in_V;
+    int samples = 1;
+    std::uint64_t seed = 1;
+    SampleParams params;           // empty: the cell's defaults in every sample
+    double K_offset_V = 0.45, nominal_V_in_V = 0.9;
+    circuits::CellReadBench bench;  // timing and levels; K_V, Q_s, params are filled per deck
+    nlohmann::json parameters = nlohmann::json::object();
+};
+
+struct GainCellPoint {
+    int sample = 0;
+    double K_V = 0, Q_ns = 0, V_in_V = 0, S_fC = 0, E_supply_fJ = 0;
+};
+
+struct GainCellResult {
+    RunSummary run;
+    std::vector<GainCellPoint> points;
+    std::optional<fit::GainCellPolyFit> full;   // all V_in (the ten C_i_j), when >= 4 levels
+    fit::GainCellPolyFit nominal;               // V_in = nominal only: the per-power sums D_i
+    std::vector<fit::GainCellPolyFit> perSample;  // nominal-V_in fit of each Monte-Carlo sample
+    std::map<std::string, double> coefficientStd;  // std of the per-sample D_i
+    fit::FitRecord record;                      // gaincell-poly at the nominal V_in (the array's)
+    std::optional<fit::FitRecord> fullRecord;   // gaincell-poly with the C_i_j
+    nlohmann::json report;
+};
+
+GainCellResult characterizeGainCell(const GainCellSweep& sweep, const GainCellRunOptions& options);
+
+// The built-in cell's sweep: K at the 8 DAC levels, Q = 0, 5, 10, 15 ns, V_in = 0.45, 0.6, 0.75,
+// 0.9 V, Pelgrom mismatch per sample.
+GainCellSweep defaultGainCellSweep(int samples, std::uint64_t seed);
+
+// ---------------------------------------------------------------- retention
+
+struct RetentionResult {
+    RunSummary run;
+    struct Trace {
+        double K_V = 0, dvtw_V = 0;
+        int sample = 0;
+        fit::ExponentialDecayFit fit;
+        double tau_e_s = 0;           // time for V_sn - park to fall to 1/e of its start (NaN if never)
+        double halfStep_s = 0;        // time to lose 64.3 mV (half a 3-bit step)
+    };
+    std::vector<Trace> traces;
+    fit::FitRecord record;  // tau of the standard write gate at K = 0.9 V (the shortest)
+    nlohmann::json report;
+};
+RetentionResult characterizeRetention(int samples, std::uint64_t seed, const GainCellRunOptions& options);
+
+// ---------------------------------------------------------------- charge-to-pulse
+
+struct ChargeToPulseSweep {
+    std::string name = "c2p";
+    circuits::CellSpec readout;
+    bool isSigned = false;
+    std::vector<double> Q_in_C;
+    int samples = 1;
+    std::uint64_t seed = 1;
+    SampleParams params;  // per (sample): instance parameters of every readout of that sample
+    circuits::ChargeToPulseBench bench;
+    nlohmann::json parameters = nlohmann::json::object();
+};
+
+struct ChargeToPulseResult {
+    RunSummary run;
+    std::vector<double> x_fC, width_s;  // every (sample, level): input and signed pulse width
+    fit::HardSigmoidFit fit;
+    nlohmann::json readoutNoise;  // {"levels": x_fC, "mean": [s], "std": [s]}
+    fit::FitRecord record;
+    nlohmann::json report;
+};
+
+ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sweep, const GainCellRunOptions& options);
+
+// The built-in readout sized for `rows` cells per bit line, charges from -0.3 to 1.3 S_sat (relu)
+// or -1.3 to 1.3 S_sat (signed); Monte-Carlo over comparator offset (sigma 1 mV), Cf and the
+// discharge current (1 % each).
+ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels = 25);
+
+// ---------------------------------------------------------------- arrays
+
+// The cell polynomial at one V_in, from a gaincell-poly record (C_i_j folded at V_in, or D_i).
+struct CellPolynomial {
+    std::array<double, 4> D{};
+    double K_offset_V = 0.45;
+    double operator()(double Q_ns, double K_V) const;  // fC
+    static CellPolynomial fromRecord(const fit::FitRecord& record, double V_in_V);
+};
+
+struct ArrayCharacterization {
+    int rows = 8, cols = 8, samples = 1;
+    std::uint64_t seed = 1;
+    enum class Form { Auto, Full, Columns } form = Form::Auto;  // Auto: full up to 8x8
+    bool verifyDecomposition = false;  // also run the other form and compare column charges
+    bool mismatch = true;
+    circuits::CellSpec cell;
+    fit::FitRecord polynomial;  // gaincell-poly
+    nlohmann::json parameters = nlohmann::json::object();
+};
+
+struct ArrayResult {
+    nlohmann::json report;  // rmse_fs, max_err_fs, ... (printed by the command)
+    std::filesystem::path dir;
+    fit::FitRecord record;  // gaincell-array (architecture, latency)
+    double rmse_fs = 0, max_err_fs = 0;
+};
+
+ArrayResult characterizeArray(const ArrayCharacterization& spec, const GainCellRunOptions& options);
+
+}  // namespace imc::characterize
