@@ -34,6 +34,7 @@ behavior::AttentionOptions arrayOptionsFor(behavior::ArrayModel arrayModel, cons
     array.quantize_inputs = options.quantize;
     array.quantize_output = options.quantize;
     array.linear = linearArrayFor(model);
+    if (options.linearGain > 0) array.linear.gain = options.linearGain;
     return array;
 }
 

@@ -21,6 +21,9 @@ struct GainCellBackendOptions {
     std::uint64_t seed = 1;
     bool decay = true;       // capacitor-leakage mask (needs a retention fit)
     bool quantize = true;    // inputs and outputs; off only for gradient checks
+    // Gain of the linear model's arrays in S units per (pulse fraction x volt); 0: D_1 of the
+    // fitted polynomial (linearArrayFor).
+    double linearGain = 0;
 };
 
 // The linear model used by "gaincell-linear": the first-order term of the fitted polynomial,
