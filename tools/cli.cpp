@@ -45,7 +45,14 @@ void buildCommandTree(CLI::App& root) {
             try {
                 child = app->get_subcommand(entry.path[i]);
             } catch (const CLI::OptionNotFound&) {
-                child = app->add_subcommand(entry.path[i], i + 1 == entry.path.size() ? entry.description : "");
+                // Parents that exist only through their children still say what they group.
+                static const std::map<std::string, std::string> groups = {
+                    {"bench", "Benchmarks, each printing ratios against its reference measured in the same run"},
+                    {"fit", "Fit models to CSV data (gain-cell polynomial, distributions, retention, HardSigmoid)"},
+                    {"lsh", "LSH attention workloads: letter shift, collision statistics"}};
+                const auto group = groups.find(entry.path[i]);
+                child = app->add_subcommand(entry.path[i], i + 1 == entry.path.size() ? entry.description
+                                                           : group != groups.end() ? group->second : "");
                 if (i + 1 < entry.path.size()) child->require_subcommand(1);
             }
             app = child;
