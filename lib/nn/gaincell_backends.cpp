@@ -7,15 +7,16 @@
 
 namespace imc::nn {
 
-behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model) {
+behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model, double gain) {
     behavior::LinearArray linear;
     if (model.hasPolynomial()) {
         const auto& poly = model.polynomial();
-        linear.gain = poly.D[1];
+        linear.gain = gain > 0 ? gain : poly.D[1];
         linear.K_offset_V = poly.offset_V;
         linear.V_offset_V = poly.offset_V;
     } else {
         const auto& arch = model.architecture();
+        linear.gain = gain > 0 ? gain : 1.0;
         linear.K_offset_V = 0.5 * (arch.key.lo + arch.key.hi);
         linear.V_offset_V = 0.5 * (arch.value.lo + arch.value.hi);
     }
@@ -33,8 +34,7 @@ behavior::AttentionOptions arrayOptionsFor(behavior::ArrayModel arrayModel, cons
     array.decay = options.decay && model.retention_tau_s().has_value();
     array.quantize_inputs = options.quantize;
     array.quantize_output = options.quantize;
-    array.linear = linearArrayFor(model);
-    if (options.linearGain > 0) array.linear.gain = options.linearGain;
+    array.linear = linearArrayFor(model, options.linearGain);
     return array;
 }
 
@@ -57,6 +57,7 @@ GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel,
     array_ = arrayOptionsFor(arrayModel, *model_, options);
     surrogate_ = array_;
     surrogate_.model = behavior::ArrayModel::Linear;
+    if (arrayModel == behavior::ArrayModel::Nonlinear) surrogate_.linear = linearArrayFor(*model_, 0.0);
 }
 
 std::string GainCellAttention::name() const {

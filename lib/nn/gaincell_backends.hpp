@@ -21,16 +21,17 @@ struct GainCellBackendOptions {
     std::uint64_t seed = 1;
     bool decay = true;       // capacitor-leakage mask (needs a retention fit)
     bool quantize = true;    // inputs and outputs; off only for gradient checks
-    // Gain of the linear model's arrays in S units per (pulse fraction x volt); 0: D_1 of the
-    // fitted polynomial (linearArrayFor).
-    double linearGain = 0;
+    // Gain of the linear model's arrays in S units per (pulse fraction x volt). 1: the ideal
+    // dot product of the paper's intermediate model; <= 0: D_1 of the fitted polynomial.
+    double linearGain = 1.0;
 };
 
-// The linear model used by "gaincell-linear": the first-order term of the fitted polynomial,
-// S = D_1 Q (K - K_offset)^T and A = D_1 phi (V - K_offset), so both models share the units of
-// S and the charge-to-pulse laws, and the nonlinear model differs only by the D_0, D_2, D_3 terms.
-// Without a polynomial in the fits: gain 1 and offsets at the middle of the K and V ranges.
-behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model);
+// The linear model used by "gaincell-linear": ideal dot products in the arrays' own units,
+// S = gain Q (K - K_offset)^T and A = gain phi (V - K_offset), with the cell's offset K_offset
+// from the polynomial fit (the middle of the K and V ranges without one) and the same
+// charge-to-pulse laws as the nonlinear model. gain <= 0 takes the polynomial's first-order
+// term D_1 (the linearization of the cell, 1 without a polynomial).
+behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model, double gain = 1.0);
 
 class GainCellAttention final : public AttentionBackend {
 public:
@@ -44,9 +45,9 @@ public:
     void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
                  AttentionTape* tape) const override;
     // Straight-through: quantizers are the identity. The linear model gets its exact gradient
-    // otherwise. The nonlinear model gets the gradient of its linear surrogate (linearArrayFor,
-    // same window, decay, clamps and tiles) evaluated at the same inputs: the polynomial's higher
-    // powers are left out of the backward, as the quantizers are.
+    // otherwise. The nonlinear model gets the gradient of its linearization (gain D_1, offset
+    // K_offset, same window, decay, clamps and tiles) at the same inputs: the polynomial's D_0,
+    // D_2 and D_3 terms are left out of the backward, as the quantizers are.
     void backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout,
                   const AttentionTape& tape, MatrixRef dq, MatrixRef dk, MatrixRef dv) const override;
 
