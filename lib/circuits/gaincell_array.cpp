@@ -52,6 +52,13 @@ const InstanceParams& cellParams(const GainCellArraySpec& s, int i, int j) {
     return s.params.empty() ? none : s.params[std::size_t(i)][std::size_t(j)];
 }
 
+// The built-in cell's storage node starts at 0 V (.ic): its .op value is set by leakage alone,
+// which does not always converge (mismatch, V_in < K), and the written level then does not
+// depend on it. The same in the cell bench and the arrays, so their write errors agree.
+void holdStorageNode(Circuit& c, const CellSpec& cell, const std::string& instance) {
+    if (cell.subckt == "gaincell") c.initialCondition(instance + ".sn", Voltage(0.0));
+}
+
 CellSpec readoutCell(ArrayReadout r) { return builtinCell(r == ArrayReadout::Signed ? "c2p_signed" : "c2p_relu"); }
 
 // Supplies, reset and conversion window shared by both array forms.
@@ -143,6 +150,7 @@ Circuit cellReadCircuit(const CellSpec& cell, const CellReadBench& b) {
                             b.params.empty() ? InstanceParams{} : b.params[k]));
     }
     c.option("klu");
+    for (std::size_t k = 0; k < b.K_V.size(); ++k) holdStorageNode(c, cell, "xc" + idx(k));
     c.analysis(TranAnalysis{Time(10e-12), Time(b.windowEnd_s()), Time(0), Time(b.maxStep_s), false});
     return c;
 }
@@ -288,6 +296,7 @@ Circuit gainCellArrayCircuit(const CellSpec& cell, const GainCellArraySpec& s) {
             c.add(Capacitor{"w" + a, "pwm" + b, "0", Capacitance(s.wire_C_F), std::nullopt});
             c.add(Resistor{"wb" + a, "pwmb" + a, "pwmb" + b, Resistance(s.wire_R_ohm)});
             c.add(Capacitor{"wb" + a, "pwmb" + b, "0", Capacitance(s.wire_C_F), std::nullopt});
+            holdStorageNode(c, cell, "xc" + a);
             c.add(cell.instance("c" + a,
                                 cellNodes("wbl" + I, "we" + idx(std::size_t(j)), "web" + idx(std::size_t(j)), "pwm" + b,
                                           "pwmb" + b, "bl" + a, "vin"),
@@ -323,6 +332,7 @@ Circuit gainCellColumnCircuit(const CellSpec& cell, const GainCellArraySpec& s, 
         c.add(Capacitor{"w" + a, "pwm" + a, "0", Capacitance(s.wire_C_F), std::nullopt});
         c.add(Resistor{"wb" + a, "wlb" + I, "pwmb" + a, Resistance(wordLineR)});
         c.add(Capacitor{"wb" + a, "pwmb" + a, "0", Capacitance(s.wire_C_F), std::nullopt});
+        holdStorageNode(c, cell, "xc" + a);
         c.add(cell.instance("c" + a, cellNodes("wbl" + I, "we", "web", "pwm" + a, "pwmb" + a, "bl" + a, "vin"),
                             cellParams(s, i, column)));
     }

@@ -102,7 +102,7 @@ enum class ArrayReadout { Relu, Signed };
 // An R x C array: row i holds word line i (PWM code codes[i], width code x tclk) and write bit
 // line i; column j holds bit line j, write enable j and readout j. Wires: wire_R_ohm and
 // wire_C_F per element on pwm, pwmb and the bit lines. Column j is written in slot j (full
-// array) or all at once (one column); the storage nodes start from their .op values, as in the
+// array) or all at once (one column); the storage nodes start at 0 V (.ic), as in the
 // single-cell bench, so the write error is the same in both.
 struct GainCellArraySpec {
     int rows = 64, cols = 64;
