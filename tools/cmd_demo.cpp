@@ -2,6 +2,7 @@
 #include "characterize/crossbar_mc.hpp"
 #include "characterize/memristor.hpp"
 #include "lsh/lsh.hpp"
+#include "nn/lm_report.hpp"
 #include "cli.hpp"
 
 #include <cmath>
@@ -59,6 +60,24 @@ void demoMemristorHashing(int workers, bool force) {
     std::printf("    results: %s\n", r.dir.string().c_str());
 }
 
+// Stage 4: the character language model with attention computed by the gain-cell models read
+// from fits: the paper's table (software, linear hardware model, nonlinear without and with
+// adaptation, and fine-tuned), with its GPT-2 numbers beside ours.
+void demoLanguageModel() {
+    nn::LmReportOptions o;
+    o.plot = "results/lm-finetune.png";
+    std::printf("[4] Character language model (4 layers, 2 heads of 64) on held-out fortunes, gain-cell attention from fits\n");
+    const auto r = nn::runLmReport(o);
+    const auto& p = r["perplexity"];
+    const auto& paper = r["paper_gpt2"]["fig4c_perplexity"];
+    std::printf("    perplexity: software %.2f | linear hardware model %.2f | nonlinear, no adaptation %.2f (GPT-2: %d)\n"
+                "                nonlinear, adapted %.2f (GPT-2: %d) | adapted and fine-tuned %.2f\n",
+                p["software"].get<double>(), p["linear"].get<double>(), p["nonlinear_no_adapt"].get<double>(),
+                paper["nonlinear_no_adapt"].get<int>(), p["nonlinear_adapted"].get<double>(),
+                paper["nonlinear_adapted"].get<int>(), p["nonlinear_adapted_tuned"].get<double>());
+    std::printf("    fits: %s; Fig. 4d curves: %s\n", r["fits"].dump().c_str(), o.plot.string().c_str());
+}
+
 // Stage 5: the paper's letter-shift transformer with LSH attention whose random projections are
 // drawn from the memristor fits shipped in fits/.
 void demoLetterShift() {
@@ -86,6 +105,7 @@ imc::cli::CommandRegistration demoCommand{
         app.callback([workers, force] {
             demoCrossbarMonteCarlo(*workers, *force);
             demoMemristorHashing(*workers, *force);
+            demoLanguageModel();
             demoLetterShift();
         });
     }};
