@@ -44,7 +44,7 @@ struct InferArgs {
     bool report = false;
     bool retrain = false;
     int draws = 0;
-    std::string plot = "lm-finetune.png";
+    std::string plot = "results/lm-finetune.png";
     std::string modelsDir = (fs::path(IMC_SOURCE_DIR) / "models").string();
     int linearSteps = 300, nonlinearSteps = 150, scratchSteps = 300;
     float learningRate = 1e-3f;
