@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <fstream>
 #include <unistd.h>
 
@@ -97,4 +98,22 @@ TEST_CASE("a malformed job file names the key", "[job]") {
         "montecarlo": {"vary": [{"param": "Q", "distribution": "normal", "mean": 1, "sigma": 0.1}]}})"),
                ContainsSubstring("has no parameter 'Q'"));
     CHECK_THAT(bad("{not json"), ContainsSubstring("not valid JSON"));
+}
+
+TEST_CASE("the self-selective cell's job file reproduces the shipped memristor fit", "[job]") {
+    // netlists/selfsel-hrs.job.json goes through the same path as a user's cell; its lognormal
+    // fit of the HRS conductance must agree with fits/memristor-hrs-lognormal.json (made by
+    // imc characterize memristor-fits from 16,384 devices) within the job's confidence intervals.
+    const fs::path out = fs::temp_directory_path() / ("imc-job-selfsel-" + std::to_string(::getpid()));
+    const auto job = characterize::loadJob(fs::path(IMC_SOURCE_DIR) / "netlists" / "selfsel-hrs.job.json");
+    const auto r = characterize::runJob(job, {out, 2, true, false});
+    REQUIRE(r.run.failed == 0);
+    std::ifstream in(fs::path(IMC_SOURCE_DIR) / "fits" / "memristor-hrs-lognormal.json");
+    const auto shipped = nlohmann::json::parse(in)["coefficients"];
+    const auto& l = r.report["lognormal"];
+    CHECK(shipped["mu"].get<double>() >= l["mu_ci"][0].get<double>());
+    CHECK(shipped["mu"].get<double>() <= l["mu_ci"][1].get<double>());
+    CHECK(shipped["sigma"].get<double>() >= l["sigma_ci"][0].get<double>());
+    CHECK(shipped["sigma"].get<double>() <= l["sigma_ci"][1].get<double>());
+    fs::remove_all(out);
 }
