@@ -59,6 +59,15 @@ void holdStorageNode(Circuit& c, const CellSpec& cell, const std::string& instan
     if (cell.subckt == "gaincell") c.initialCondition(instance + ".sn", Voltage(0.0));
 }
 
+// Solver options of every gain-cell deck: 1 Tohm from each node to ground and gmin 0.1 nS
+// (45 pA at 0.45 V, 1e-5 of a read current): without them the .op of some mismatched arrays
+// does not converge.
+void robustOptions(Circuit& c) {
+    c.option("klu");
+    c.option("rshunt", "1e12");
+    c.option("gmin", "1e-10");
+}
+
 CellSpec readoutCell(ArrayReadout r) { return builtinCell(r == ArrayReadout::Signed ? "c2p_signed" : "c2p_relu"); }
 
 // Supplies, reset and conversion window shared by both array forms.
@@ -149,7 +158,7 @@ Circuit cellReadCircuit(const CellSpec& cell, const CellReadBench& b) {
         c.add(cell.instance("c" + K, cellNodes("wbl" + K, "we", "web", "pwm" + K, "pwmb" + K, "bl" + K, "vin" + K),
                             b.params.empty() ? InstanceParams{} : b.params[k]));
     }
-    c.option("klu");
+    robustOptions(c);
     for (std::size_t k = 0; k < b.K_V.size(); ++k) holdStorageNode(c, cell, "xc" + idx(k));
     c.analysis(TranAnalysis{Time(10e-12), Time(b.windowEnd_s()), Time(0), Time(b.maxStep_s), false});
     return c;
@@ -304,7 +313,7 @@ Circuit gainCellArrayCircuit(const CellSpec& cell, const GainCellArraySpec& s) {
         }
     }
     for (int j = 0; j < s.cols; ++j) addBitLine(c, s, j);
-    c.option("klu");
+    robustOptions(c);
     c.analysis(TranAnalysis{Time(10e-12), Time(t.stop_s), Time(0), Time(s.maxStep_s), false});
     return c;
 }
@@ -337,7 +346,7 @@ Circuit gainCellColumnCircuit(const CellSpec& cell, const GainCellArraySpec& s, 
                             cellParams(s, i, column)));
     }
     addBitLine(c, s, column);
-    c.option("klu");
+    robustOptions(c);
     c.analysis(TranAnalysis{Time(10e-12), Time(t.stop_s), Time(0), Time(s.maxStep_s), false});
     return c;
 }
