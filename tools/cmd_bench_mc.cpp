@@ -26,7 +26,7 @@ double timeCommand(const std::string& cmd) {
 imc::cli::CommandRegistration benchMcCommand{
     "bench mc", "Monte-Carlo throughput: 2 MPI ranks against 1, and 2 workers against 1, on the same sweep",
     [](CLI::App& app) {
-        auto size = std::make_shared<int>(48), samples = std::make_shared<int>(24);
+        auto size = std::make_shared<int>(64), samples = std::make_shared<int>(64);
         auto json = std::make_shared<bool>(false);
         app.add_option("--size", *size, "crossbar size of each sample")->check(CLI::Range(2, 256));
         app.add_option("--samples", *samples, "Monte-Carlo samples")->check(CLI::Range(2, 100000));
