@@ -145,7 +145,7 @@ imc::cli::CommandRegistration arrayCommand{
         addCommon(app, *c, 1);
         app.add_option("--size", a->size, "rows x columns, e.g. 8x8 or 64x64");
         app.add_option("--fits", a->fits, "folder holding the gaincell-poly fit of the model");
-        app.add_option("--form", a->form, "full (one deck), columns (one deck per bit line) or auto (full only up to 2x2)")
+        app.add_option("--form", a->form, "full (one deck), columns (one deck per bit line) or auto (full up to 8x8)")
             ->check(CLI::IsMember({"auto", "full", "columns"}));
         app.add_flag("--verify-decomposition", a->verify, "also run the other form and compare column charges");
         app.add_flag("--no-mismatch", a->noMismatch, "nominal devices only");

@@ -703,7 +703,7 @@ ArrayRun runArrays(const std::string& name, const circuits::CellSpec& cell, cons
 ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunOptions& o) {
     const int R = a.rows, C = a.cols;
     const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
-                            (a.form == ArrayCharacterization::Form::Auto && R * C > 4);
+                            (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
     const std::string tag = std::to_string(R) + "x" + std::to_string(C);
     const CellPolynomial poly = CellPolynomial::fromRecord(a.polynomial, 0.9);
 

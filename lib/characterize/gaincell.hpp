@@ -138,7 +138,7 @@ struct CellPolynomial {
 struct ArrayCharacterization {
     int rows = 8, cols = 8, samples = 1;
     std::uint64_t seed = 1;
-    enum class Form { Auto, Full, Columns } form = Form::Auto;  // Auto: full up to 2x2 (the full deck's pwmdrv drivers and serial writes are slow)
+    enum class Form { Auto, Full, Columns } form = Form::Auto;  // Auto: full up to 64 cells (8x8), columns above
     bool verifyDecomposition = false;  // also run the other form and compare column charges
     bool mismatch = true;
     circuits::CellSpec cell;
