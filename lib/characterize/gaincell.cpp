@@ -75,6 +75,13 @@ double stddev(const std::vector<double>& v) {
 
 std::string key(const std::string& base, std::size_t i) { return base + "_" + std::to_string(i); }
 
+// "V<p>_<c>": built by appending (GCC 12 warns falsely on "V" + std::to_string(p)).
+std::string probeKey(std::size_t p, std::size_t c) {
+    std::string k = "V";
+    k += std::to_string(p);
+    return key(k, c);
+}
+
 std::map<std::string, double> polyCoefficients(const fit::GainCellPolyFit& f) {
     auto c = f.coefficients;
     c["K_offset"] = f.K_offset_V;
@@ -352,7 +359,7 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
     std::vector<std::string> columns;
     for (std::size_t c = 0; c < b.K_V.size(); ++c) {
         for (const char* n : {"tau_s", "V0_V", "Vinf_V", "rmse_V", "tau_e_s", "half_step_s"}) columns.push_back(key(n, c));
-        for (std::size_t p = 0; p < probe_s.size(); ++p) columns.push_back(key("V" + std::to_string(p), c));
+        for (std::size_t p = 0; p < probe_s.size(); ++p) columns.push_back(probeKey(p, c));
     }
     const double park = b.park_V;
     const Measure measure = [b, t0, park](const PlannedJob&, const spice::SimResult& r) {
@@ -377,7 +384,7 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
             out.emplace_back(key("tau_e_s", c), std::isnan(tauE) ? -1.0 : tauE);
             out.emplace_back(key("half_step_s", c), std::isnan(half) ? -1.0 : half);
             for (std::size_t p = 0; p < probe_s.size(); ++p)
-                out.emplace_back(key("V" + std::to_string(p), c), valueAt(t, v, t0 + probe_s[p]));
+                out.emplace_back(probeKey(p, c), valueAt(t, v, t0 + probe_s[p]));
         }
         return out;
     };
@@ -410,7 +417,7 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
                 report::Series pts{"SPICE " + label, {}, {}, report::Series::Style::Points};
                 report::Series line{"fit " + label, {}, {}, report::Series::Style::Lines};
                 for (std::size_t p = 0; p < probe_s.size(); ++p)
-                    pts.x.push_back(probe_s[p]), pts.y.push_back(row.values.at(key("V" + std::to_string(p), c)));
+                    pts.x.push_back(probe_s[p]), pts.y.push_back(row.values.at(probeKey(p, c)));
                 for (int k = 0; k <= 80; ++k) {
                     const double tk = 1e-6 * std::pow(10.0, 0.05 * k);
                     line.x.push_back(tk), line.y.push_back(tr.fit.V_inf_V + (tr.fit.V0_V - tr.fit.V_inf_V) * std::exp(-tk / tr.fit.tau_s));

@@ -1,77 +1,78 @@
-// A 2x2 gain-cell array in SPICE against its cell-by-cell reference: each column's bit-line charge
-// must equal the sum of the charges the same cells give alone in the single-cell bench (the
-// behavioral model of an array is that sum), the one-column decomposition must match the full
-// array, and the readout width must follow T_max S / S_sat.
+// The array and bench generators without a simulator (this executable keeps one in-process
+// ngspice session for other tests and forks no worker pool; the SPICE checks of the same decks
+// are in tests/characterize/test_gaincell.cpp): wire elements per array element, probes and
+// readouts per bit line, timing, and the Pelgrom draws.
 #include "circuits/gaincell_array.hpp"
-#include "spice/worker_pool.hpp"
+#include "variability/variability.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
 #include <cmath>
+#include <regex>
 
 using namespace imc;
 using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
 
 namespace {
 
-double integrate(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1) {
-    double s = 0;
-    for (Eigen::Index k = 1; k < t.size(); ++k) {
-        const double a = std::max(t[k - 1], t0), b = std::min(t[k], t1);
-        if (b <= a) continue;
-        auto at = [&](double x) { return y[k - 1] + (y[k] - y[k - 1]) * (x - t[k - 1]) / (t[k] - t[k - 1]); };
-        s += 0.5 * (at(a) + at(b)) * (b - a);
-    }
-    return s;
+int countLines(const std::string& deck, const std::string& pattern) {
+    const std::regex re(pattern, std::regex::icase | std::regex::multiline);
+    return int(std::distance(std::sregex_iterator(deck.begin(), deck.end(), re), std::sregex_iterator()));
+}
+
+circuits::GainCellArraySpec spec(int rows, int cols) {
+    circuits::GainCellArraySpec a;
+    a.rows = rows, a.cols = cols;
+    a.stored_V.assign(std::size_t(rows), std::vector<double>(std::size_t(cols), 0.45));
+    a.codes.assign(std::size_t(rows), 15);
+    a.readoutParams = circuits::readoutForRows(rows);
+    return a;
 }
 
 }  // namespace
 
-TEST_CASE("a 2x2 gain-cell array adds its cells' charges on each bit line", "[gaincell][array]") {
-    const auto cell = circuits::builtinCell("gaincell");
-    circuits::GainCellArraySpec a;
-    a.rows = a.cols = 2;
-    a.stored_V = {{0.9, 0.0}, {0.7714, 0.5143}};
-    a.codes = {15, 8};
-    a.readoutParams = circuits::readoutForRows(2);
-    // Independent reference: the four cells alone (bit line held by an ideal source, same write).
-    circuits::CellReadBench b;
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j) b.K_V.push_back(a.stored_V[i][j]), b.Q_s.push_back(a.codes[i] * 1e-9);
-    std::vector<spice::SimJob> jobs(3);
-    jobs[0] = {"full", netlist::writeDeck(circuits::gainCellArrayCircuit(cell, a)), circuits::arrayVectors(a, {0, 1}, false), {}, 0};
-    jobs[1] = {"column1", netlist::writeDeck(circuits::gainCellColumnCircuit(cell, a, 1)), circuits::arrayVectors(a, {1}, true), {}, 0};
-    jobs[2] = {"cells", netlist::writeDeck(circuits::cellReadCircuit(cell, b)), circuits::cellReadVectors(b), {}, 0};
-    std::vector<spice::SimResult> res(3);
-    spice::PoolOptions po;
-    po.workers = 2;
-    spice::WorkerPool pool(po);
-    pool.run(jobs, [&](std::size_t i, spice::SimResult&& r) { res[i] = std::move(r); });
-    for (const auto& r : res) {
-        INFO(r.id << ": " << r.error);
-        REQUIRE(r.ok);
-    }
+TEST_CASE("a full R x C array deck has a wire element per cell on every line", "[gaincell][array]") {
+    const auto deck = netlist::writeDeck(circuits::gainCellArrayCircuit(circuits::builtinCell("gaincell"), spec(3, 5)));
+    CHECK(countLines(deck, "^Xc\\d+_\\d+ ") == 15);              // cells
+    CHECK(countLines(deck, "^Rw\\d+_\\d+ .* 2$") == 15);         // pwm word lines, 2 ohm per element
+    CHECK(countLines(deck, "^Rwb\\d+_\\d+ .* 2$") == 15);        // pwmb word lines
+    CHECK(countLines(deck, "^Rb\\d+_\\d+ .* 2$") == 15);         // bit lines
+    CHECK(countLines(deck, "^C(w|wb|b)\\d+_\\d+ .* 8e-16$") == 45);  // 0.8 fF per element on each line
+    CHECK(countLines(deck, "^Xdrv\\d+ .*pwmdrv") == 3);            // one PWM driver per row
+    CHECK(countLines(deck, "^Vprobe\\d+ ") == 5);                  // one probe and readout per bit line
+    CHECK(countLines(deck, "^Xro\\d+ .*c2p_relu") == 5);
+    CHECK(countLines(deck, "^Vwe\\d+ ") == 5);                     // a write enable per column
+}
 
-    std::array<double, 4> cell_fC{};
-    for (std::size_t c = 0; c < 4; ++c)
-        cell_fC[c] = -1e15 * integrate(res[2].vec("time"), res[2].vec("i(vbl" + std::to_string(c) + ")"), b.windowStart_s(), b.windowEnd_s());
-    const auto tf = circuits::arrayTiming(a, 2), tc = circuits::arrayTiming(a, 1);
-    for (int j = 0; j < 2; ++j) {
-        const std::string J = std::to_string(j);
-        const double full = -1e15 * integrate(res[0].vec("time"), res[0].vec("i(vprobe" + J + ")"), tf.readStart_s - 0.5e-9, tf.convStart_s - 0.2e-9);
-        const double model = cell_fC[std::size_t(j)] + cell_fC[std::size_t(2 + j)];
-        CHECK(std::abs(model) > 100.0);  // both columns carry real charge (about +190 and -155 fC)
-        // Stated tolerance: 2 fC + 1 % (wire drop, driver edges, the integrator's finite gain).
-        CHECK_THAT(full, WithinAbs(model, 2.0 + 0.01 * std::abs(model)));
-        if (j == 1) {
-            const double col = -1e15 * integrate(res[1].vec("time"), res[1].vec("i(vprobe1)"), tc.readStart_s - 0.5e-9, tc.convStart_s - 0.2e-9);
-            CHECK_THAT(col, WithinAbs(full, 0.5 + 0.003 * std::abs(full)));
-        }
-        // Readout: width = T_max S / S_sat + 0.1 ns comparator delay, none for S <= 0, at most T_max.
-        const Eigen::VectorXd out = res[0].vec("v(out" + J + ")") / 0.9;
-        const double width = integrate(res[0].vec("time"), out, tf.convStart_s - 0.5e-9, tf.convEnd_s + 0.9e-9);
-        const double expected = full <= 0 ? 0.0 : std::min(15e-9, 15e-9 * full * 1e-15 / a.readoutParams.Ssat_C + 0.1e-9);
-        CHECK_THAT(width, WithinAbs(expected, 0.1e-9));
-    }
+TEST_CASE("a column deck holds one bit line with the lumped word-line resistance", "[gaincell][array]") {
+    const auto deck = netlist::writeDeck(circuits::gainCellColumnCircuit(circuits::builtinCell("gaincell"), spec(4, 64), 9));
+    CHECK(countLines(deck, "^Xc\\d+_9 ") == 4);
+    CHECK(countLines(deck, "^Rw\\d+_9 wl\\d+ pwm\\d+_9 20$") == 4);  // (9 + 1) x 2 ohm
+    CHECK(countLines(deck, "^Xro9 ") == 1);
+    const auto t = circuits::arrayTiming(spec(4, 64), 1);
+    CHECK_THAT(t.readEnd_s - t.readStart_s, WithinAbs(15e-9, 1e-15));
+    CHECK_THAT(t.convEnd_s - t.convStart_s, WithinAbs(15e-9, 1e-15));
+}
+
+TEST_CASE("Pelgrom draws follow A_vt / sqrt(W L) and repeat for the same key", "[gaincell][variability]") {
+    const auto cell = circuits::builtinCell("gaincell");
+    const circuits::GainCellMismatch mm;
+    std::vector<double> rn;
+    for (std::uint64_t d = 0; d < 4000; ++d) rn.push_back(netlist::parseSI(circuits::drawGainCellMismatch(cell, mm, 7, 1, d).at("dvt_rn")));
+    double m = 0, v = 0;
+    for (double x : rn) m += x / double(rn.size());
+    for (double x : rn) v += (x - m) * (x - m) / double(rn.size() - 1);
+    const double sigma = variability::pelgromSigma(mm.A_vt_Vm, 64e-9, 180e-9);  // 11.2 mV
+    CHECK_THAT(std::sqrt(v), WithinRel(sigma, 0.05));
+    CHECK(std::abs(m) < 4 * sigma / std::sqrt(double(rn.size())));
+    CHECK(circuits::drawGainCellMismatch(cell, mm, 7, 1, 3) == circuits::drawGainCellMismatch(cell, mm, 7, 1, 3));
+    CHECK(circuits::drawGainCellMismatch(cell, mm, 7, 1, 3) != circuits::drawGainCellMismatch(cell, mm, 7, 2, 3));
+}
+
+TEST_CASE("readouts are sized for the bit-line length", "[gaincell][c2p]") {
+    CHECK_THAT(circuits::readoutForRows(64).Ssat_C, WithinRel(1.2e-12, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(64).Cf_F, WithinRel(4e-12, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(1).Cf_F, WithinRel(1e-12, 1e-12));  // never below 1 pF
 }
