@@ -273,15 +273,9 @@ void runLognormal(const DistributionOptions& options) {
          << ", p = " << formatNumber(result.ks_p) << "\n";
 
     const std::string unit = options.column.empty() ? table.unitOf(table.names.front()) : table.unitOf(options.column);
-    fit::FitRecord record = newRecord("lognormal", "lognormal", options, distributionExtra(options), result.n);
+    fit::FitRecord record = fit::lognormalRecord(result, unit);
+    record.provenance = newRecord("lognormal", "lognormal", options, distributionExtra(options), result.n).provenance;
     record.description = "ln(x) ~ Normal(mu, sigma); mu and sigma are maximum-likelihood estimates";
-    record.coefficients = {{"mu", result.mu}, {"sigma", result.sigma}};
-    record.units = {{"mu", unit.empty() ? "ln([x])" : "ln(" + unit + ")"}, {"sigma", "1"}};
-    record.quality.n = result.n;
-    record.quality.extra = {{"ks_D", result.ks_D}, {"ks_p", result.ks_p}};
-    record.spread = {{"confidence", result.confidence},
-                     {"mu_ci", {result.mu_ci.lo, result.mu_ci.hi}},
-                     {"sigma_ci", {result.sigma_ci.lo, result.sigma_ci.hi}}};
     finish(options, json, text.str(), &record);
 }
 
@@ -310,15 +304,9 @@ void runGaussian(const DistributionOptions& options) {
          << ", p = " << formatNumber(result.ks_p) << "\n";
 
     const std::string unit = options.column.empty() ? table.unitOf(table.names.front()) : table.unitOf(options.column);
-    fit::FitRecord record = newRecord("gaussian", "gaussian", options, distributionExtra(options), result.n);
+    fit::FitRecord record = fit::gaussianRecord(result, unit);
+    record.provenance = newRecord("gaussian", "gaussian", options, distributionExtra(options), result.n).provenance;
     record.description = "x ~ Normal(mean, std); std is the maximum-likelihood estimate (divides by n)";
-    record.coefficients = {{"mean", result.mean}, {"std", result.std}};
-    record.units = {{"mean", unit.empty() ? "[x]" : unit}, {"std", unit.empty() ? "[x]" : unit}};
-    record.quality.n = result.n;
-    record.quality.extra = {{"ks_D", result.ks_D}, {"ks_p", result.ks_p}};
-    record.spread = {{"confidence", result.confidence},
-                     {"mean_ci", {result.mean_ci.lo, result.mean_ci.hi}},
-                     {"std_ci", {result.std_ci.lo, result.std_ci.hi}}};
     finish(options, json, text.str(), &record);
 }
 

@@ -692,34 +692,21 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
     const auto [gmin, gmax] = std::minmax_element(d2d.begin(), d2d.end());
     fs::create_directories(spec.fitsDir);
     {
-        fit::FitRecord f;
-        f.model = "lognormal";
+        fit::FitRecord f = fit::lognormalRecord(rep.hrs, "S");
         f.description = "HRS conductance of the self-selective cell after one reset, read at 3 V in SPICE (I/V, plateau "
                         "current included): ln(G / 1 S) ~ Normal(mu, sigma)";
-        f.coefficients = {{"mu", rep.hrs.mu}, {"sigma", rep.hrs.sigma}};
-        f.units = {{"mu", "ln(S)"}, {"sigma", "ln(S)"}, {"G_S", "S"}};
+        f.units["G_S"] = "S";
         f.validity = {{"G_S", {*gmin, *gmax}}};
-        f.quality.n = rep.hrs.n;
-        f.quality.extra = {{"ks_D", rep.hrs.ks_D}, {"ks_p", rep.hrs.ks_p}};
-        f.spread = {{"mu_ci", {rep.hrs.mu_ci.lo, rep.hrs.mu_ci.hi}}, {"sigma_ci", {rep.hrs.sigma_ci.lo, rep.hrs.sigma_ci.hi}},
-                    {"confidence", rep.hrs.confidence}};
         f.provenance = provenance(rep.hrs.n);
         rep.files.push_back(spec.fitsDir / "memristor-hrs-lognormal.json");
         fit::writeFit(rep.files.back().string(), f);
     }
     {
-        fit::FitRecord f;
-        f.model = "gaussian";
+        fit::FitRecord f = fit::gaussianRecord(rep.diff, "S");
         f.description = "Difference G_a - G_b of two HRS devices (adjacent columns of one row), read at 3 V in SPICE: "
                         "the entries of the crossbar's random projection; x ~ Normal(mean, std)";
-        f.coefficients = {{"mean", rep.diff.mean}, {"std", rep.diff.std}};
-        f.units = {{"mean", "S"}, {"std", "S"}};
         const auto [dmin, dmax] = std::minmax_element(diffs.begin(), diffs.end());
         f.validity = {{"dG_S", {*dmin, *dmax}}};
-        f.quality.n = rep.diff.n;
-        f.quality.extra = {{"ks_D", rep.diff.ks_D}, {"ks_p", rep.diff.ks_p}};
-        f.spread = {{"mean_ci", {rep.diff.mean_ci.lo, rep.diff.mean_ci.hi}}, {"std_ci", {rep.diff.std_ci.lo, rep.diff.std_ci.hi}},
-                    {"confidence", rep.diff.confidence}};
         f.provenance = provenance(rep.diff.n);
         rep.files.push_back(spec.fitsDir / "memristor-diff-gaussian.json");
         fit::writeFit(rep.files.back().string(), f);

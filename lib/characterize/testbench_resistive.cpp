@@ -96,16 +96,10 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
             throw JobError(job.file.string() + ": key 'fits': " + f + " needs at least 2 successful samples, " +
                            std::to_string(g.size()) + " succeeded");
         fit::FitRecord rec;
-        rec.provenance = prov;
-        rec.validity["V_V"] = {read_V, read_V};
         if (f == "lognormal") {
             const auto l = fit::fitLognormal(g);
-            rec.model = "lognormal";
+            rec = fit::lognormalRecord(l, "S");
             rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: ln(G/S) ~ N(mu, sigma)";
-            rec.coefficients = {{"mu", l.mu}, {"sigma", l.sigma}};
-            rec.units = {{"mu", "ln(S)"}, {"sigma", "ln(S)"}};
-            rec.quality.n = l.n;
-            rec.quality.extra = {{"ks_p", l.ks_p}, {"mu_ci", {l.mu_ci.lo, l.mu_ci.hi}}, {"sigma_ci", {l.sigma_ci.lo, l.sigma_ci.hi}}};
             out.report["lognormal"] = {{"mu", l.mu}, {"sigma", l.sigma}, {"mu_ci", {l.mu_ci.lo, l.mu_ci.hi}},
                                        {"sigma_ci", {l.sigma_ci.lo, l.sigma_ci.hi}}, {"ks_p", l.ks_p}, {"n", l.n}};
             std::vector<report::Series> pdf(1);
@@ -121,25 +115,18 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
                                   30, pdf);
         } else if (f == "gaussian") {
             const auto n = fit::fitGaussian(g);
-            rec.model = "gaussian";
+            rec = fit::gaussianRecord(n, "S");
             rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: G ~ N(mean, std)";
-            rec.coefficients = {{"mean", n.mean}, {"std", n.std}};
-            rec.units = {{"mean", "S"}, {"std", "S"}};
-            rec.quality.n = n.n;
-            rec.quality.extra = {{"ks_p", n.ks_p}};
             out.report["gaussian"] = {{"mean", n.mean}, {"std", n.std}, {"ks_p", n.ks_p}, {"n", n.n}};
         } else {
             throw JobError(job.file.string() + ": key 'fits': testbench resistive-cell makes \"lognormal\" or \"gaussian\", not \"" + f + "\"");
         }
+        rec.provenance = prov;
+        rec.validity["V_V"] = {read_V, read_V};
         fs::create_directories(fitsDir);
         const fs::path p = fitsDir / (job.name + "-" + f + ".json");
         fit::writeFit(p.string(), rec);
         out.fitFiles.push_back(p);
-    }
-    if (!out.fitFiles.empty()) {
-        json files = json::array();
-        for (const auto& p : out.fitFiles) files.push_back(p.string());
-        out.report["fits"] = files;
     }
     return out;
 }

@@ -227,6 +227,12 @@ FitRecord fitFromJson(const nlohmann::json& document, const std::string& source)
 void writeFit(const std::string& path, const FitRecord& record);
 FitRecord readFit(const std::string& path);
 
+// The fits record of a distribution fit, as fits/README.md documents it: model, coefficients,
+// units (x in `unit`, e.g. "S"; empty: unknown), quality (n, ks_D, ks_p) and spread (confidence
+// intervals). Callers add the description, validity and provenance.
+FitRecord lognormalRecord(const LognormalFit& fit, const std::string& unit);
+FitRecord gaussianRecord(const GaussianFit& fit, const std::string& unit);
+
 // "2025-01-31T12:00:00Z", for provenance.created_utc.
 std::string currentUtcTimestamp();
 

@@ -239,4 +239,30 @@ std::string currentUtcTimestamp() {
     return buffer;
 }
 
+FitRecord lognormalRecord(const LognormalFit& fit, const std::string& unit) {
+    FitRecord record;
+    record.model = "lognormal";
+    record.coefficients = {{"mu", fit.mu}, {"sigma", fit.sigma}};
+    record.units = {{"mu", unit.empty() ? "ln([x])" : "ln(" + unit + ")"}, {"sigma", "1"}};
+    record.quality.n = fit.n;
+    record.quality.extra = {{"ks_D", fit.ks_D}, {"ks_p", fit.ks_p}};
+    record.spread = {{"confidence", fit.confidence},
+                     {"mu_ci", {fit.mu_ci.lo, fit.mu_ci.hi}},
+                     {"sigma_ci", {fit.sigma_ci.lo, fit.sigma_ci.hi}}};
+    return record;
+}
+
+FitRecord gaussianRecord(const GaussianFit& fit, const std::string& unit) {
+    FitRecord record;
+    record.model = "gaussian";
+    record.coefficients = {{"mean", fit.mean}, {"std", fit.std}};
+    record.units = {{"mean", unit.empty() ? "[x]" : unit}, {"std", unit.empty() ? "[x]" : unit}};
+    record.quality.n = fit.n;
+    record.quality.extra = {{"ks_D", fit.ks_D}, {"ks_p", fit.ks_p}};
+    record.spread = {{"confidence", fit.confidence},
+                     {"mean_ci", {fit.mean_ci.lo, fit.mean_ci.hi}},
+                     {"std_ci", {fit.std_ci.lo, fit.std_ci.hi}}};
+    return record;
+}
+
 }  // namespace imc::fit
