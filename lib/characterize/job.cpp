@@ -303,7 +303,16 @@ Job loadJob(const fs::path& file) {
     return parseJob(doc, file);
 }
 
-JobOutcome runJob(const Job& job, const JobRunOptions& options) { return kinds().at(job.kind).run(job, options); }
+JobOutcome runJob(const Job& job, const JobRunOptions& options) {
+    JobOutcome out = kinds().at(job.kind).run(job, options);
+    // Every kind's report lists the fits files it wrote.
+    if (!out.fitFiles.empty()) {
+        json files = json::array();
+        for (const auto& p : out.fitFiles) files.push_back(p.string());
+        out.report["fits"] = files;
+    }
+    return out;
+}
 
 std::map<std::string, std::string> drawInstanceParams(const Job& job, std::uint64_t sample, std::uint64_t device,
                                                       std::uint64_t cycle) {

@@ -84,11 +84,6 @@ JobOutcome runGainCell(const Job& job, const JobRunOptions& options) {
     out.run = r.run;
     out.report = r.report;
     for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.fullRecord ? *r.fullRecord : r.record));
-    if (!out.fitFiles.empty()) {
-        json files = json::array();
-        for (const auto& p : out.fitFiles) files.push_back(p.string());
-        out.report["fits"] = files;
-    }
     return out;
 }
 
