@@ -22,7 +22,8 @@ struct Options {
     long window = 0;
     int layers = 1;
     bool no_decay = false, no_quantize = false, json = false;
-    double pulse_full_scale = 1.0;
+    double pulse_full_scale = 0.0;
+    double linear_gain = 0.0;
     bool variability = false;
     std::uint64_t seed = 0, read_index = 0;
     int layer = 0, head = 0;
@@ -94,6 +95,8 @@ void run(const Options& o) {
     options.decay = !o.no_decay;
     options.quantize_inputs = options.quantize_output = !o.no_quantize;
     options.pulse_full_scale = o.pulse_full_scale;
+    options.linear = behavior::cellLinearization(model);
+    if (o.linear_gain > 0) options.linear.gain = o.linear_gain;
     behavior::Variability variability;
     variability.enabled = o.variability;
     variability.seed = o.seed;
@@ -134,7 +137,11 @@ const imc::cli::CommandRegistration registration{
         app.add_flag("--no-decay", o->no_decay, "Ignore the retention fit");
         app.add_flag("--no-quantize", o->no_quantize, "Skip the input and output quantizers");
         app.add_option("--pulse-full-scale", o->pulse_full_scale,
-                       "A full-length pulse in the polynomial's Q unit (1 for Q in [0, 1], 15 for a fit in ns)");
+                       "A full-length pulse in the polynomial's Q unit (0: the fits' pulse_full_scale_ns, else 1)")
+            ->capture_default_str();
+        app.add_option("--linear-gain", o->linear_gain,
+                       "Linear model's gain (0: the cell's linearization D_1 x full pulse; 1: the bare Q K^T)")
+            ->capture_default_str();
         app.add_flag("--variability", o->variability, "Draw device-to-device spread and readout noise from the fits");
         app.add_option("--seed", o->seed, "Seed of the variability draws");
         app.add_option("--layer", o->layer, "Layer index of the head (keys the draws)");

@@ -28,7 +28,7 @@ struct InferArgs {
     std::string fortunes = "/usr/share/games/fortunes";
     std::string fits;       // lm: gain-cell fits directory; letters: memristor/passive fits file
     long window = 0;
-    double linearGain = 1.0;
+    double linearGain = 0.0;
     bool noQuantize = false;
     std::string variability = "off";
     std::uint64_t seed = 1;
@@ -302,7 +302,7 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--window", args->window, "Sliding window M in tokens (0: the whole context)")
             ->capture_default_str();
         app.add_option("--linear-gain", args->linearGain,
-                       "Gain of the linear model's arrays (1: ideal dot product; 0: the fitted polynomial's D_1)")
+                       "Gain of the linear model's arrays (0: the fitted cell's linearization D_1 x full pulse; 1: the bare Q K^T)")
             ->capture_default_str();
         app.add_flag("--no-quantize", args->noQuantize, "Gain-cell backends without their quantizers (ablation)");
         app.add_option("--variability", args->variability, "Device-to-device draws and readout noise: on | off")

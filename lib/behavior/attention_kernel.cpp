@@ -39,7 +39,7 @@ Prepared prepare(const GainCellModel& model, const AttentionOptions& options, co
     p.g = detail::makeGeometry(model, options, q.rows(), k.rows(), q.cols(), k.cols(), v.cols(), v.rows());
     p.D = q.cols();
     p.nonlinear = options.model == ArrayModel::Nonlinear;
-    p.pulse_scale = options.pulse_full_scale;
+    p.pulse_scale = detail::pulseFullScale(model, options);
     if (p.nonlinear) model.polynomial();  // throws when absent
     const ArrayArchitecture& arch = model.architecture();
     const auto& g = p.g;
@@ -68,7 +68,7 @@ Prepared prepare(const GainCellModel& model, const AttentionOptions& options, co
         p.Kp[0] = Kq.array() - static_cast<float>(lin.K_offset_V);
         p.Vp[0] = static_cast<float>(lin.gain) * (Vq.array() - static_cast<float>(lin.V_offset_V)).matrix();
     } else {
-        p.Qs = static_cast<float>(options.pulse_full_scale) * p.Qraw;
+        p.Qs = static_cast<float>(p.pulse_scale) * p.Qraw;
         p.Q_rowsum = p.Qs.rowwise().sum();
         for (int i = 0; i < 3; ++i) {
             p.Kp[i].resize(g.Tk, p.D);

@@ -81,4 +81,9 @@ inline double decayRate(const GainCellModel& model, const AttentionOptions& opti
     return options.decay ? model.decayPerStep(options.layers) : 0.0;
 }
 
+// The full-pulse length the nonlinear model feeds its polynomial: the option, else the fits'.
+inline double pulseFullScale(const GainCellModel& model, const AttentionOptions& options) {
+    return options.pulse_full_scale > 0.0 ? options.pulse_full_scale : model.architecture().pulse_full_scale;
+}
+
 }  // namespace imc::behavior::detail

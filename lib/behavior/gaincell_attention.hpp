@@ -87,6 +87,9 @@ struct ArrayArchitecture {
     UniformQuantizer value;   // stored voltages (V)
     UniformQuantizer output;  // per-tile signed readout, fraction of T_max
     int tile_size = 0;        // keys per sub-tile (array columns)
+    // A full-length pulse in the polynomial's Q unit: gaincell-array "pulse_full_scale_ns" when
+    // the polynomial takes Q in ns (15 for T_max = 15 ns), 1 when it takes Q in [0, 1].
+    double pulse_full_scale = 1.0;
     std::optional<double> V_in_V;           // read voltage of the cells
     std::optional<double> step_latency_s;   // delta_t: latency of one layer's attention step
 };
@@ -151,12 +154,18 @@ void writePaperModelFits(const std::string& dir);
 enum class ArrayModel { Linear, Nonlinear };
 
 // The ideal array of the linear model: S = gain Q (K - K_offset)^T, A = gain (phi)(V - V_offset).
-// Model choices rather than device numbers; the defaults are the paper's S = Q K^T.
+// Model choices rather than device numbers; the defaults are the paper's S = Q K^T, and
+// cellLinearization() gives the one that matches a fitted cell.
 struct LinearArray {
     double gain = 1.0;
     double K_offset_V = 0.0;
     double V_offset_V = 0.0;
 };
+
+// The linear model of the fitted cell, in the units its charge-to-pulse fits expect: gain =
+// D_1 x pulse_full_scale (the first-order term at a full-length pulse, e.g. fC per V), offsets
+// K_offset. Without a polynomial: gain pulse_full_scale, offsets the middle of the K and V ranges.
+LinearArray cellLinearization(const GainCellModel& model);
 
 struct AttentionOptions {
     ArrayModel model = ArrayModel::Linear;
@@ -165,9 +174,9 @@ struct AttentionOptions {
     bool decay = true;          // apply the retention decay mask (needs a retention fit)
     bool quantize_inputs = true;
     bool quantize_output = true;
-    // Pulse length in the polynomial's Q unit at a full-length pulse (1.0 when the fit used Q in
-    // [0, 1] as the paper's did; 15 for a fit in ns with T_max = 15 ns). Nonlinear model only.
-    double pulse_full_scale = 1.0;
+    // Pulse length in the polynomial's Q unit at a full-length pulse; <= 0 takes the fits'
+    // ArrayArchitecture::pulse_full_scale. Nonlinear model only (the linear gain includes it).
+    double pulse_full_scale = 0.0;
     LinearArray linear;
 };
 

@@ -148,6 +148,21 @@ double GainCellModel::decayPerStep(int layers) const {
     return layers * *architecture_.step_latency_s / *tau_s_;
 }
 
+LinearArray cellLinearization(const GainCellModel& model) {
+    const ArrayArchitecture& arch = model.architecture();
+    LinearArray linear;
+    if (model.hasPolynomial()) {
+        const GainCellPolynomial& poly = model.polynomial();
+        linear.gain = poly.D[1] * arch.pulse_full_scale;
+        linear.K_offset_V = linear.V_offset_V = poly.offset_V;
+    } else {
+        linear.gain = arch.pulse_full_scale;
+        linear.K_offset_V = 0.5 * (arch.key.lo + arch.key.hi);
+        linear.V_offset_V = 0.5 * (arch.value.lo + arch.value.hi);
+    }
+    return linear;
+}
+
 GainCellPolynomial GainCellModel::polynomialFrom(const std::map<std::string, double>& c) const {
     const std::string& source = poly_set_ ? poly_set_->source : std::string("gaincell-poly");
     GainCellPolynomial poly;
@@ -225,6 +240,14 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
     arch.tile_size = integerCoefficient(array, "tile_size", 1);
     arch.V_in_V = optionalCoefficient(array, "V_in_V");
     arch.step_latency_s = optionalCoefficient(array, "step_latency_s");
+    const auto full_scale_ns = optionalCoefficient(array, "pulse_full_scale_ns");
+    const auto full_scale = optionalCoefficient(array, "pulse_full_scale");
+    if (full_scale_ns && full_scale)
+        fail(array.source, "give one of \"pulse_full_scale_ns\" and \"pulse_full_scale\", not both");
+    arch.pulse_full_scale = full_scale_ns ? *full_scale_ns : full_scale ? *full_scale : 1.0;
+    if (!(arch.pulse_full_scale > 0.0))
+        fail(array.source, std::string("\"") + (full_scale_ns ? "pulse_full_scale_ns" : "pulse_full_scale") +
+                               "\" must be positive");
 
     model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse; or model \"hardsigmoid\""));
     model.pulse_ = pulseFrom(model.pulse_set_, model.pulse_set_.mean);
@@ -253,6 +276,11 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
             fail(poly.source, "the per-power sums D_i were fitted at V_in = " + std::to_string(*poly_V_in) +
                                   " V but the array reads at V_in_V = " + std::to_string(*arch.V_in_V) + " V");
         }
+        // A polynomial in ns needs to know how long a full pulse is; without it every pulse
+        // would be read as a fraction of a nanosecond.
+        if (const auto unit = poly.units.find("Q"); unit != poly.units.end() && unit->second == "ns" && !full_scale_ns)
+            fail(array.source, "the gain-cell polynomial (" + poly.source +
+                                   ") takes Q in ns, so \"pulse_full_scale_ns\" (T_max in ns) is needed");
         model.poly_set_ = coefficientSet(poly);
         model.polynomial_ = model.polynomialFrom(poly.coefficients);
         model.noise_ = readoutNoiseFrom(poly);

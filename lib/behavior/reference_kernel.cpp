@@ -39,7 +39,7 @@ Eigen::MatrixXd gainCellAttentionReference(const GainCellModel& model, const Att
         detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseKey, head), variability.read_index);
     const std::uint64_t key_A =
         detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseValue, head), variability.read_index);
-    const double pulse_scale = options.pulse_full_scale;
+    const double pulse_scale = detail::pulseFullScale(model, options);
     const LinearArray& lin = options.linear;
 
     Eigen::MatrixXd S = Eigen::MatrixXd::Zero(g.Tq, g.Tk), P = Eigen::MatrixXd::Zero(g.Tq, g.Tk);

@@ -8,18 +8,8 @@
 namespace imc::nn {
 
 behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model, double gain) {
-    behavior::LinearArray linear;
-    if (model.hasPolynomial()) {
-        const auto& poly = model.polynomial();
-        linear.gain = gain > 0 ? gain : poly.D[1];
-        linear.K_offset_V = poly.offset_V;
-        linear.V_offset_V = poly.offset_V;
-    } else {
-        const auto& arch = model.architecture();
-        linear.gain = gain > 0 ? gain : 1.0;
-        linear.K_offset_V = 0.5 * (arch.key.lo + arch.key.hi);
-        linear.V_offset_V = 0.5 * (arch.value.lo + arch.value.hi);
-    }
+    behavior::LinearArray linear = behavior::cellLinearization(model);
+    if (gain > 0) linear.gain = gain;
     return linear;
 }
 

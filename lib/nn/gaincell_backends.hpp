@@ -21,17 +21,17 @@ struct GainCellBackendOptions {
     std::uint64_t seed = 1;
     bool decay = true;       // capacitor-leakage mask (needs a retention fit)
     bool quantize = true;    // inputs and outputs; off only for gradient checks
-    // Gain of the linear model's arrays in S units per (pulse fraction x volt). 1: the ideal
-    // dot product of the paper's intermediate model; <= 0: D_1 of the fitted polynomial.
-    double linearGain = 1.0;
+    // Gain of the linear model's arrays in S units per (pulse fraction x volt). <= 0: the
+    // fitted cell's linearization D_1 x pulse_full_scale, in the units the charge-to-pulse fits
+    // expect; > 0: that gain (1 is the bare dot product Q K^T).
+    double linearGain = 0.0;
 };
 
-// The linear model used by "gaincell-linear": ideal dot products in the arrays' own units,
-// S = gain Q (K - K_offset)^T and A = gain phi (V - K_offset), with the cell's offset K_offset
-// from the polynomial fit (the middle of the K and V ranges without one) and the same
-// charge-to-pulse laws as the nonlinear model. gain <= 0 takes the polynomial's first-order
-// term D_1 (the linearization of the cell, 1 without a polynomial).
-behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model, double gain = 1.0);
+// The linear model used by "gaincell-linear": ideal dot products S = gain Q (K - K_offset)^T and
+// A = gain phi (V - K_offset) with the same charge-to-pulse laws as the nonlinear model.
+// gain <= 0 takes behavior::cellLinearization (D_1 at a full-length pulse, so S comes out in
+// the unit the charge-to-pulse fits were made in); gain > 0 replaces it.
+behavior::LinearArray linearArrayFor(const behavior::GainCellModel& model, double gain = 0.0);
 
 class GainCellAttention final : public AttentionBackend {
 public:

@@ -17,6 +17,7 @@ struct ArraySpec {
     int tile_size = 64;
     double V_in_V = 0.9;
     double step_latency_s = 1e-7;
+    double pulse_full_scale_ns = 0.0;  // 0: not written
 };
 
 struct FitsSpec {
@@ -25,6 +26,7 @@ struct FitsSpec {
     double readout_S_sat = 40.0, readout_offset = 0.0;
     double tau_s = 0.0;  // 0: no retention file
     std::map<std::string, double> poly;  // empty: no gaincell-poly file
+    std::string poly_Q_unit;             // units["Q"] of the polynomial; empty: not written
     nlohmann::json poly_spread = nlohmann::json::object();
     nlohmann::json pulse_spread = nlohmann::json::object();
 };
@@ -47,8 +49,7 @@ inline std::string freshDir(const std::string& name) {
 inline std::string writeFits(const std::string& name, const FitsSpec& spec) {
     const std::string dir = freshDir(name);
     const ArraySpec& a = spec.array;
-    imc::fit::writeFit(dir + "/array.json",
-                       record("gaincell-array", {{"Q_levels", a.Q_levels},
+    auto array = record("gaincell-array", {{"Q_levels", a.Q_levels},
                                                  {"Q_min", 0.0},
                                                  {"Q_max", a.Q_max},
                                                  {"K_levels", a.K_levels},
@@ -62,7 +63,9 @@ inline std::string writeFits(const std::string& name, const FitsSpec& spec) {
                                                  {"out_max", 1.0},
                                                  {"tile_size", a.tile_size},
                                                  {"V_in_V", a.V_in_V},
-                                                 {"step_latency_s", a.step_latency_s}}));
+                                                 {"step_latency_s", a.step_latency_s}});
+    if (a.pulse_full_scale_ns > 0) array.coefficients["pulse_full_scale_ns"] = a.pulse_full_scale_ns;
+    imc::fit::writeFit(dir + "/array.json", array);
     auto pulse = record("c2p-relu", {{"S_sat", spec.pulse_S_sat}, {"offset", spec.pulse_offset}});
     pulse.spread = spec.pulse_spread;
     imc::fit::writeFit(dir + "/pulse.json", pulse);
@@ -72,6 +75,7 @@ inline std::string writeFits(const std::string& name, const FitsSpec& spec) {
     if (!spec.poly.empty()) {
         auto poly = record("gaincell-poly", spec.poly);
         poly.spread = spec.poly_spread;
+        if (!spec.poly_Q_unit.empty()) poly.units["Q"] = spec.poly_Q_unit;
         imc::fit::writeFit(dir + "/poly.json", poly);
     }
     return dir;

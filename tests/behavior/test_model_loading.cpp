@@ -62,6 +62,40 @@ TEST_CASE("A single-V_in fit (D_i) is used as is, and must refer to the array's 
     CHECK_THROWS_WITH(GainCellModel::load(writeFits("d-form-mismatch", spec)), ContainsSubstring("V_in"));
 }
 
+TEST_CASE("A polynomial in ns is fed full pulses of pulse_full_scale_ns, and needs it", "[behavior][fits]") {
+    FitsSpec spec;
+    spec.poly = cubicPolynomial();
+    spec.poly_Q_unit = "ns";
+    CHECK_THROWS_WITH(GainCellModel::load(writeFits("ns-without-full-scale", spec)),
+                      ContainsSubstring("pulse_full_scale_ns"));
+
+    spec.array.pulse_full_scale_ns = 15.0;
+    const GainCellModel model = GainCellModel::load(writeFits("ns-full-scale", spec));
+    CHECK(model.architecture().pulse_full_scale == 15.0);
+    // The linearization of the cell: D_1 = C_1_0 + C_1_1 V_in + C_1_2 V_in^2 at a 15 ns pulse.
+    const LinearArray linear = cellLinearization(model);
+    CHECK_THAT(linear.gain, WithinRel((0.9 + 2.1 * 0.9 + 0.3 * 0.81) * 15.0, 1e-12));
+    CHECK(linear.K_offset_V == 0.45);
+
+    // The kernel takes the fits' full scale unless the options give one.
+    AttentionOptions fromFits;
+    fromFits.model = ArrayModel::Nonlinear;
+    fromFits.decay = false;
+    AttentionOptions explicit15 = fromFits, explicit1 = fromFits;
+    explicit15.pulse_full_scale = 15.0;
+    explicit1.pulse_full_scale = 1.0;
+    const Matrix q = uniformMatrix(8, 16, 0.0, 1.0, 1), k = uniformMatrix(8, 16, 0.0, 0.9, 2),
+                 v = uniformMatrix(8, 16, 0.0, 0.9, 3);
+    const auto S = [&](const AttentionOptions& o) {
+        HeadTrace trace;
+        Matrix out(8, 16);
+        gainCellAttentionForward(model, o, {}, {}, q, k, v, out, &trace);
+        return trace.S;
+    };
+    CHECK(S(fromFits) == S(explicit15));
+    CHECK(S(fromFits) != S(explicit1));
+}
+
 TEST_CASE("Missing or duplicated records and misspelt spread keys are errors naming the file", "[behavior][fits]") {
     FitsSpec spec;
     const std::string dir = writeFits("missing", spec);

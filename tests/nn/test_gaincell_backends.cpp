@@ -30,14 +30,16 @@ std::string paperFits() {
 
 // The linear model: gain 1 (the ideal dot product) or, for the nonlinear model's surrogate,
 // D_1 = sum_j C_1_j V_in^j; K_offset from the polynomial. Read from the files here.
-behavior::LinearArray linearFromFitsFiles(const std::string& dir, bool firstOrderGain = false) {
+// The cell's linearization read straight from the files: D_1 = C_1_0 + C_1_1 V_in + C_1_2 V_in^2
+// times the full pulse (1 when the array record gives none).
+behavior::LinearArray linearFromFitsFiles(const std::string& dir) {
     const auto poly = imc::fit::readFit(dir + "/gaincell-poly.json");
     const auto array = imc::fit::readFit(dir + "/gaincell-array.json");
     const double vin = array.coefficient("V_in_V");
+    const auto full = array.coefficients.find("pulse_full_scale_ns");
     behavior::LinearArray linear;
-    linear.gain = firstOrderGain ? poly.coefficient("C_1_0") + poly.coefficient("C_1_1") * vin +
-                                       poly.coefficient("C_1_2") * vin * vin
-                                 : 1.0;
+    linear.gain = (poly.coefficient("C_1_0") + poly.coefficient("C_1_1") * vin + poly.coefficient("C_1_2") * vin * vin) *
+                  (full != array.coefficients.end() ? full->second : 1.0);
     linear.K_offset_V = linear.V_offset_V = poly.coefficient("K_offset");
     return linear;
 }
@@ -263,9 +265,9 @@ TEST_CASE("gain-cell backends register by name", "[gaincell]") {
     const auto model = behavior::GainCellModel::load(paperFits());
     const auto linear = linearArrayFor(model);
     const auto expected = linearFromFitsFiles(paperFits());
-    CHECK(linear.gain == 1.0);
+    CHECK(std::abs(linear.gain - expected.gain) < 1e-12 * expected.gain);
     CHECK(linear.K_offset_V == expected.K_offset_V);
-    CHECK(std::abs(linearArrayFor(model, 0.0).gain - linearFromFitsFiles(paperFits(), true).gain) < 1e-12);
+    CHECK(linearArrayFor(model, 1.0).gain == 1.0);  // the bare dot product on request
     options.fitsDir = paperFits() + "/does-not-exist";
     CHECK_THROWS(registerGainCellBackends(options));
 }
