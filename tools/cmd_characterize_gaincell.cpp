@@ -69,8 +69,9 @@ json runRetention(const Common& c, const std::string& command) {
     return characterize::characterizeRetention(c.samples, c.seed, runOptions(c, command)).report;
 }
 
-json runC2p(const Common& c, bool isSigned, int rows, const std::string& command) {
-    auto sw = characterize::defaultChargeToPulseSweep(isSigned, rows, c.samples, c.seed, isSigned ? 33 : 25);
+json runC2p(const Common& c, bool isSigned, int rows, double fullScale_fC, const std::string& command) {
+    auto sw = characterize::defaultChargeToPulseSweep(isSigned, rows, c.samples, c.seed, isSigned ? 33 : 25,
+                                                      fullScale_fC * 1e-15);
     return characterize::characterizeChargeToPulse(sw, runOptions(c, command)).report;
 }
 
@@ -116,9 +117,13 @@ imc::cli::CommandRegistration c2pReluCommand{
     [](CLI::App& app) {
         auto c = std::make_shared<Common>();
         auto rows = std::make_shared<int>(64);
+        auto fullScale = std::make_shared<double>(0.0);
         addCommon(app, *c, 16);
         app.add_option("--rows", *rows, "cells per bit line the readout is sized for")->check(CLI::Range(1, 4096));
-        app.callback([c, rows] { print(*c, runC2p(*c, false, *rows, "imc characterize c2p-relu")); });
+        app.add_option("--full-scale-fC", *fullScale,
+                       "saturation charge S_sat in fC instead of the sizing rule for --rows (0: the rule)")
+            ->check(CLI::NonNegativeNumber);
+        app.callback([c, rows, fullScale] { print(*c, runC2p(*c, false, *rows, *fullScale, "imc characterize c2p-relu")); });
     }};
 
 imc::cli::CommandRegistration c2pSignedCommand{
@@ -127,9 +132,13 @@ imc::cli::CommandRegistration c2pSignedCommand{
     [](CLI::App& app) {
         auto c = std::make_shared<Common>();
         auto rows = std::make_shared<int>(64);
+        auto fullScale = std::make_shared<double>(0.0);
         addCommon(app, *c, 16);
         app.add_option("--rows", *rows, "cells per bit line the readout is sized for")->check(CLI::Range(1, 4096));
-        app.callback([c, rows] { print(*c, runC2p(*c, true, *rows, "imc characterize c2p-signed")); });
+        app.add_option("--full-scale-fC", *fullScale,
+                       "saturation charge S_sat in fC instead of the sizing rule for --rows (0: the rule)")
+            ->check(CLI::NonNegativeNumber);
+        app.callback([c, rows, fullScale] { print(*c, runC2p(*c, true, *rows, *fullScale, "imc characterize c2p-signed")); });
     }};
 
 imc::cli::CommandRegistration arrayCommand{
@@ -176,8 +185,8 @@ imc::cli::CommandRegistration fitsCommand{
             json report;
             report["gaincell"] = runGainCell(g, cmd);
             report["retention"] = runRetention(r, cmd);
-            report["c2p-relu"] = runC2p(p, false, 64, cmd);
-            report["c2p-signed"] = runC2p(p, true, 64, cmd);
+            report["c2p-relu"] = runC2p(p, false, 64, 0.0, cmd);
+            report["c2p-signed"] = runC2p(p, true, 64, 0.0, cmd);
             // The architecture record with the measured latency: a small array (its energy is in
             // the record's spread; `gaincell-array --size 64x64` gives the full-size numbers).
             report["gaincell-array"] = runArray(a, "8x8", c->fitsOut, "auto", false, false, cmd);

@@ -77,7 +77,8 @@ void demoGainCellArray(int workers, bool force) {
     characterize::GainCellRunOptions o;
     o.workers = workers;
     o.force = force;
-    o.outDir = "results/demo-gaincell-array";
+    // No fixed folder: the runs are keyed by their decks' hash, so a changed fit or circuit never
+    // collides with stored results of the old one.
     o.command = "imc demo";
     const auto r = characterize::characterizeArray(spec, o);
     std::printf("    column charge, SPICE vs fitted model: RMSE %.3g and max error %.3g of full scale (target RMSE < 0.03)\n",

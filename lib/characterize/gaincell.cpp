@@ -458,12 +458,16 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
 
 // ================================================================ charge-to-pulse
 
-ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels) {
+ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels,
+                                             double fullScale_C) {
     ChargeToPulseSweep s;
     s.name = isSigned ? "c2p-signed" : "c2p-relu";
     s.readout = circuits::builtinCell(isSigned ? "c2p_signed" : "c2p_relu");
     s.isSigned = isSigned;
-    const circuits::ReadoutParams rp = circuits::readoutForRows(rows);
+    const circuits::ReadoutParams rp =
+        fullScale_C > 0 ? circuits::readoutForFullScale(fullScale_C)
+                        : circuits::readoutForRows(rows, isSigned ? circuits::ReadoutRole::SecondArray
+                                                                  : circuits::ReadoutRole::FirstArray);
     const double lo = isSigned ? -1.3 : -0.3, hi = 1.3;
     for (int k = 0; k < levels; ++k) s.Q_in_C.push_back(rp.Ssat_C * (lo + (hi - lo) * k / (levels - 1)));
     s.samples = samples;
@@ -728,7 +732,7 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
         variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 1, 0});
         circuits::GainCellArraySpec sp;
         sp.rows = R, sp.cols = C;
-        sp.readoutParams = circuits::readoutForRows(R);
+        sp.readoutParams = circuits::readoutForRows(R, circuits::ReadoutRole::FirstArray);
         sp.stored_V.assign(std::size_t(R), std::vector<double>(std::size_t(C)));
         sp.codes.assign(std::size_t(R), 0);
         if (a.mismatch) sp.params.assign(std::size_t(R), std::vector<InstanceParams>(std::size_t(C)));
@@ -755,7 +759,7 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
         circuits::GainCellArraySpec sp;
         sp.rows = C, sp.cols = R;
         sp.readout = circuits::ArrayReadout::Signed;
-        sp.readoutParams = circuits::readoutForRows(C);
+        sp.readoutParams = circuits::readoutForRows(C, circuits::ReadoutRole::SecondArray);
         sp.stored_V.assign(std::size_t(C), std::vector<double>(std::size_t(R)));
         sp.codes.assign(std::size_t(C), 0);
         if (a.mismatch) sp.params.assign(std::size_t(C), std::vector<InstanceParams>(std::size_t(R)));

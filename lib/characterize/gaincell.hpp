@@ -120,10 +120,12 @@ struct ChargeToPulseResult {
 
 ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sweep, const GainCellRunOptions& options);
 
-// The built-in readout sized for `rows` cells per bit line, charges from -0.3 to 1.3 S_sat (relu)
-// or -1.3 to 1.3 S_sat (signed); Monte-Carlo over comparator offset (sigma 1 mV), Cf and the
-// discharge current (1 % each).
-ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels = 25);
+// The built-in readout sized for `rows` cells per bit line (circuits::readoutForRows: relu for the
+// first array, signed for the second) or, when fullScale_C > 0, for that saturation charge;
+// charges from -0.3 to 1.3 S_sat (relu) or -1.3 to 1.3 S_sat (signed); Monte-Carlo over
+// comparator offset (sigma 1 mV), Cf and the discharge current (1 % each).
+ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels = 25,
+                                             double fullScale_C = 0.0);
 
 // ---------------------------------------------------------------- arrays
 

@@ -209,11 +209,16 @@ InstanceParams ReadoutParams::asParams() const {
     return {{"Ssat", formatSI(Ssat_C)}, {"Cf", formatSI(Cf_F)}, {"Tmax", formatSI(Tmax_s)}, {"Vos", formatSI(Vos_V)}};
 }
 
-ReadoutParams readoutForRows(int rows) {
+ReadoutParams readoutForFullScale(double Ssat_C) {
     ReadoutParams p;
-    p.Ssat_C = std::round(150.0 * std::sqrt(double(std::max(rows, 1)))) * 1e-15;
+    p.Ssat_C = Ssat_C;
     p.Cf_F = std::max(1e-12, std::round(p.Ssat_C / 0.3 * 1e13) / 1e13);  // to 0.1 pF
     return p;
+}
+
+ReadoutParams readoutForRows(int rows, ReadoutRole role) {
+    const double per_sqrt_row_fC = role == ReadoutRole::FirstArray ? 150.0 : 75.0;
+    return readoutForFullScale(std::round(per_sqrt_row_fC * std::sqrt(double(std::max(rows, 1)))) * 1e-15);
 }
 
 Circuit chargeToPulseCircuit(const CellSpec& ro, const ChargeToPulseBench& b) {
