@@ -46,7 +46,7 @@ struct InferArgs {
     int draws = 0;
     std::string plot = "results/lm-finetune.png";
     std::string modelsDir = (fs::path(IMC_SOURCE_DIR) / "models").string();
-    int linearSteps = 300, nonlinearSteps = 150, scratchSteps = 300;
+    int linearSteps = 1000, nonlinearSteps = 300, scratchSteps = 1000;
     float learningRate = 1e-3f;
     // --workload letters
     std::string rp = "memristor";

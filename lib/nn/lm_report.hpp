@@ -36,9 +36,9 @@ struct LmHardwareOptions {
     int calibrationSequences = 8;     // windows of the context length for the adaptation
     AdaptationOptions adaptation;
     // Fine-tuning (quantization-aware, straight-through), kept small: 2 shared cores.
-    int linearSteps = 300;
-    int nonlinearSteps = 150;
-    int scratchSteps = 300;   // the software-from-scratch curve of Fig. 4d
+    int linearSteps = 1000;
+    int nonlinearSteps = 300;
+    int scratchSteps = 1000;  // the software-from-scratch curve of Fig. 4d
     float learningRate = 1e-3f;
     int warmupSteps = 20;
     int batch = 8;
