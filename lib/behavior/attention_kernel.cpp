@@ -1,110 +1,210 @@
-// The optimized kernels: queries in blocks of one tile height, keys in tile-sized blocks, one
-// Eigen product per block and array, every buffer allocated once per call before the loops.
+// The optimized kernels: queries in blocks of one tile height, keys in chunks of at most one tile,
+// one Eigen product per chunk and array.
+//
+// The decay mask factorizes, alpha(t, t')^i = exp(-i r (t - c0)) exp(i r (t' - c0)) for any c0. With
+// c0 the first key of a chunk, the key side exp(i r (t' - c0)) is a function of t' alone and is folded
+// into the stored rows, written once per key; the query side scales a copy of Q per chunk. The
+// polynomial's three powers then make one product of inner size 3 D per array instead of three
+// products and a decay multiply per score:
+//   S   = D_0 sum_d Q + [Q e_1 | Q e_2 | Q e_3] [K_1 g_1 | K_2 g_2 | K_3 g_3]^T,
+//   A_j = D_0 sum_t' pulse + sum_i e_i (pulse [V_1 g_1 | V_2 g_2 | V_3 g_3])_i,
+// with K_i = D_i (K - K_offset)^i, e_i = exp(-i r (t - c0)), g_i = exp(i r (t' - c0)).
 #include "behavior/detail.hpp"
 #include "behavior/gaincell_attention.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
 namespace imc::behavior {
 
-namespace {
+namespace detail {
 
-using Block = Matrix;  // [query block, key block] or [block, D], reused
+// One head's keys and values as the cells hold them: rows [0, rows) of the sequence last seen.
+struct StoredKeyValues {
+    // What the rows were prepared for; a call with another setup starts over.
+    const GainCellModel* model = nullptr;
+    AttentionOptions options;
+    Variability variability;
+    HeadIndex head;
+    long D = -1;
 
-// Everything a call prepares once: quantized inputs with gains, offsets and per-tile polynomial
-// coefficients folded in, decay powers by distance, and the per-tile circuits.
-struct Prepared {
-    detail::WindowGeometry g;
-    long D = 0;
-    bool nonlinear = false;
-    bool noisy = false;
-    std::vector<TileCircuits> tiles;
-    // Linear: Qs = gain Q, Kc = K - k0, Vc = gain (V - v0); the gain of S sits in Qs.
-    // Nonlinear: Qs = pulse_scale Q, Kp[i] = D_i^K(tile) (K - off(tile))^i, Vp[i] likewise, i = 1..3.
-    Matrix Qs, Qraw;
-    Matrix Kp[3], Vp[3];
-    Eigen::VectorXf Q_rowsum;       // nonlinear: sum_d Qs, for the i = 0 term
-    Matrix Qs2, K_var, V_var;       // noise: Qs^2 and the per-cell variance of each stored level
-    std::vector<float> decay[4];    // decay[i][m] = exp(-i r m)
-    std::uint64_t key_S = 0, key_A = 0;
-    double pulse_scale = 1.0;
+    long rows = 0;
+    Matrix K_cells, V_cells;  // [capacity, powers D]: power i in columns [i D, (i + 1) D), growth g_i folded in
+    Matrix K_var, V_var;      // [capacity, D]: readout-noise variance of each cell (noisy model only)
+    std::vector<TileCircuits> tiles;  // per physical tile, drawn when its first key arrives
 };
 
-Prepared prepare(const GainCellModel& model, const AttentionOptions& options, const Variability& variability,
-                 HeadIndex head, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v) {
-    Prepared p;
-    p.g = detail::makeGeometry(model, options, q.rows(), k.rows(), q.cols(), k.cols(), v.cols(), v.rows());
-    p.D = q.cols();
-    p.nonlinear = options.model == ArrayModel::Nonlinear;
-    p.pulse_scale = detail::pulseFullScale(model, options);
-    if (p.nonlinear) model.polynomial();  // throws when absent
+}  // namespace detail
+
+namespace {
+
+using detail::StoredKeyValues;
+
+// Chunks are shortened so that the key-side growth g_i stays below e^20: float's range (1e38)
+// then holds any stored value times the growth, and a decay that strong is unusual anyway.
+constexpr double kMaxGrowthExponent = 20.0;
+
+// What a call derives from the model and options before touching any data.
+struct ArraySetup {
+    detail::WindowGeometry g;
+    bool nonlinear = false;
+    bool noisy = false;
+    int powers = 1;            // stored powers of (K - offset): 3 (nonlinear) or 1 (linear)
+    long D = 0;
+    long chunk = 0;            // keys per product: the tile size unless the decay is very strong
+    double r = 0.0;            // decay per token step
+    float pulse_scale = 1.0f;  // nonlinear: Q and phi in the polynomial's unit; linear: 1
+    float query_gain = 1.0f;   // Q's factor: pulse_scale (nonlinear) or the linear gain
+    std::uint64_t key_S = 0, key_A = 0;  // readout-noise keys of this read
+};
+
+ArraySetup makeSetup(const GainCellModel& model, const AttentionOptions& options, const Variability& variability,
+                     HeadIndex head, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v) {
+    ArraySetup a;
+    a.g = detail::makeGeometry(model, options, q.rows(), k.rows(), q.cols(), k.cols(), v.cols(), v.rows());
+    a.nonlinear = options.model == ArrayModel::Nonlinear;
+    if (a.nonlinear) model.polynomial();  // throws when absent
+    a.powers = a.nonlinear ? 3 : 1;
+    a.D = q.cols();
+    a.r = detail::decayRate(model, options);
+    const long tile = a.g.tile;
+    a.chunk = tile;
+    if (a.powers * a.r * double(tile - 1) > kMaxGrowthExponent)
+        a.chunk = std::max(1L, static_cast<long>(kMaxGrowthExponent / (a.powers * a.r)) + 1);
+    a.pulse_scale = a.nonlinear ? static_cast<float>(detail::pulseFullScale(model, options)) : 1.0f;
+    a.query_gain = a.nonlinear ? a.pulse_scale : static_cast<float>(options.linear.gain);
+    a.noisy = a.nonlinear && variability.enabled && variability.readout_noise && !model.readoutNoise().empty();
+    if (a.noisy) {
+        a.key_S = detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseKey, head),
+                                  variability.read_index);
+        a.key_A = detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseValue, head),
+                                  variability.read_index);
+    }
+    return a;
+}
+
+// A quantizer in float with a multiply by 1/step: the same levels as quantizeUniform except for
+// values lying within float rounding of a boundary between two levels.
+struct FloatQuantizer {
+    float lo, hi, step, inv_step;
+    explicit FloatQuantizer(const UniformQuantizer& q)
+        : lo(static_cast<float>(q.lo)), hi(static_cast<float>(q.hi)), step(static_cast<float>(q.step())),
+          inv_step(1.0f / static_cast<float>(q.step())) {}
+    // The truncated argument is >= 0, so the int conversion is floor (and vectorizes, unlike floorf).
+    float operator()(float x) const {
+        const float index = static_cast<float>(static_cast<int>((std::clamp(x, lo, hi) - lo) * inv_step + 0.5f));
+        return std::min(hi, lo + index * step);
+    }
+};
+
+void quantizeRow(const float* __restrict in, float* __restrict out, long n, const UniformQuantizer& quantizer) {
+    const FloatQuantizer quantize(quantizer);
+    for (long j = 0; j < n; ++j) out[j] = quantize(in[j]);
+}
+
+bool sameOptions(const AttentionOptions& a, const AttentionOptions& b) {
+    return a.model == b.model && a.window == b.window && a.layers == b.layers && a.decay == b.decay &&
+           a.quantize_inputs == b.quantize_inputs && a.quantize_output == b.quantize_output &&
+           a.pulse_full_scale == b.pulse_full_scale && a.linear.gain == b.linear.gain &&
+           a.linear.K_offset_V == b.linear.K_offset_V && a.linear.V_offset_V == b.linear.V_offset_V;
+}
+
+// The read index keys per-read noise only, not what the cells hold.
+bool sameDevices(const Variability& a, const Variability& b) {
+    return a.enabled == b.enabled && a.seed == b.seed && a.device_to_device == b.device_to_device &&
+           a.readout_noise == b.readout_noise;
+}
+
+// cells[i D + d] = factor[i] (stored[d] - offset)^(i + 1) for i = 0, 1, 2, in double.
+void writePowers(const float* __restrict stored, double offset, const double factor[3], long D,
+                 float* __restrict cells) {
+    const double f1 = factor[0], f2 = factor[1], f3 = factor[2];
+    for (long d = 0; d < D; ++d) {
+        const double x = double(stored[d]) - offset;
+        cells[d] = static_cast<float>(f1 * x);
+        cells[D + d] = static_cast<float>(f2 * (x * x));
+        cells[2 * D + d] = static_cast<float>(f3 * (x * x * x));
+    }
+}
+
+// Room for `needed` rows, doubling so that a decode step rarely reallocates.
+void reserveRows(StoredKeyValues& s, const ArraySetup& a, long needed) {
+    const long cell_cols = a.powers * s.D;
+    long capacity = s.K_cells.cols() == cell_cols ? s.K_cells.rows() : 0;
+    if (capacity < needed) capacity = std::max(needed, 2 * capacity);
+    // Row-major: conservativeResize keeps the rows held, and returns at once when the size is unchanged.
+    for (Matrix* m : {&s.K_cells, &s.V_cells}) m->conservativeResize(capacity, cell_cols);
+    for (Matrix* m : {&s.K_var, &s.V_var}) m->conservativeResize(a.noisy ? capacity : 0, s.D);
+}
+
+// Brings `s` to the call's k and v: writes the rows it does not hold yet, as the hardware writes
+// each new key and value into its column once.
+void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, const AttentionOptions& options,
+           const Variability& variability, HeadIndex head, ConstMatrixRef k, ConstMatrixRef v) {
+    if (s.model != &model || !sameOptions(s.options, options) || !sameDevices(s.variability, variability) ||
+        s.head.layer != head.layer || s.head.head != head.head || s.D != a.D) {
+        s.model = &model;
+        s.options = options;
+        s.variability = variability;
+        s.head = head;
+        s.D = a.D;
+        s.rows = 0;
+        s.tiles.clear();
+    }
+    const long Tk = k.rows(), D = a.D;
+    if (Tk <= s.rows) return;
+    reserveRows(s, a, Tk);
+
     const ArrayArchitecture& arch = model.architecture();
-    const auto& g = p.g;
-    for (long t = 0; t < g.physical_tiles; ++t)
-        p.tiles.push_back(drawTileCircuits(model, variability, head, static_cast<int>(t)));
-
-    // Float with a multiply by 1/step: the same levels as quantizeUniform except for values
-    // lying within float rounding of a boundary between two levels.
-    auto quantized = [&](ConstMatrixRef x, const UniformQuantizer& quantizer) {
-        Matrix y = x;
-        if (!options.quantize_inputs) return y;
-        const float lo = static_cast<float>(quantizer.lo), hi = static_cast<float>(quantizer.hi);
-        const float step = static_cast<float>(quantizer.step()), inv_step = 1.0f / step;
-        y = y.unaryExpr([=](float value) {
-            const float index = static_cast<float>(static_cast<int>((std::clamp(value, lo, hi) - lo) * inv_step + 0.5f));
-            return std::min(hi, lo + index * step);
-        });
-        return y;
-    };
-    p.Qraw = quantized(q, arch.query);
-    const Matrix Kq = quantized(k, arch.key), Vq = quantized(v, arch.value);
-
-    if (!p.nonlinear) {
-        const auto& lin = options.linear;
-        p.Qs = static_cast<float>(lin.gain) * p.Qraw;
-        p.Kp[0] = Kq.array() - static_cast<float>(lin.K_offset_V);
-        p.Vp[0] = static_cast<float>(lin.gain) * (Vq.array() - static_cast<float>(lin.V_offset_V)).matrix();
-    } else {
-        p.Qs = static_cast<float>(p.pulse_scale) * p.Qraw;
-        p.Q_rowsum = p.Qs.rowwise().sum();
-        for (int i = 0; i < 3; ++i) {
-            p.Kp[i].resize(g.Tk, p.D);
-            p.Vp[i].resize(g.Tk, p.D);
+    const ReadoutNoiseTable& noise = model.readoutNoise();
+    const LinearArray& lin = options.linear;
+    const long tile = a.g.tile;
+    std::vector<float> kq(static_cast<std::size_t>(D)), vq(static_cast<std::size_t>(D));
+    for (long row = s.rows; row < Tk; ++row) {
+        if (options.quantize_inputs) {
+            quantizeRow(k.row(row).data(), kq.data(), D, arch.key);
+            quantizeRow(v.row(row).data(), vq.data(), D, arch.value);
+        } else {
+            std::copy_n(k.row(row).data(), D, kq.data());
+            std::copy_n(v.row(row).data(), D, vq.data());
         }
-        for (long row = 0; row < g.Tk; ++row) {
-            const TileCircuits& c = p.tiles[static_cast<std::size_t>(g.tileOfKey(row))];
-            for (long d = 0; d < p.D; ++d) {
-                const double xk = Kq(row, d) - c.key_array.offset_V, xv = Vq(row, d) - c.value_array.offset_V;
-                double pk = 1.0, pv = 1.0;
-                for (int i = 0; i < 3; ++i) {
-                    pk *= xk;
-                    pv *= xv;
-                    p.Kp[i](row, d) = static_cast<float>(c.key_array.D[static_cast<std::size_t>(i + 1)] * pk);
-                    p.Vp[i](row, d) = static_cast<float>(c.value_array.D[static_cast<std::size_t>(i + 1)] * pv);
-                }
+        // A key's physical tile depends on its position only (for any length that does not throw),
+        // so rows written by earlier, shorter calls stay where this call's geometry puts them.
+        const long tile_index = a.g.tileOfKey(row);
+        while (static_cast<long>(s.tiles.size()) <= tile_index)
+            s.tiles.push_back(drawTileCircuits(model, variability, head, static_cast<int>(s.tiles.size())));
+        const TileCircuits& c = s.tiles[static_cast<std::size_t>(tile_index)];
+        const double growth = std::exp(a.r * double((row % tile) % a.chunk));  // g_1 of this key
+        float* K_cells = s.K_cells.row(row).data();
+        float* V_cells = s.V_cells.row(row).data();
+        if (!a.nonlinear) {
+            const double value_factor = lin.gain * growth;
+            for (long d = 0; d < D; ++d) {
+                K_cells[d] = static_cast<float>((double(kq[d]) - lin.K_offset_V) * growth);
+                V_cells[d] = static_cast<float>((double(vq[d]) - lin.V_offset_V) * value_factor);
             }
+        } else {
+            double key_factor[3], value_factor[3];
+            double g_i = 1.0;
+            for (int i = 0; i < 3; ++i) {
+                g_i *= growth;
+                key_factor[i] = c.key_array.D[static_cast<std::size_t>(i + 1)] * g_i;
+                value_factor[i] = c.value_array.D[static_cast<std::size_t>(i + 1)] * g_i;
+            }
+            writePowers(kq.data(), c.key_array.offset_V, key_factor, D, K_cells);
+            writePowers(vq.data(), c.value_array.offset_V, value_factor, D, V_cells);
         }
-        const ReadoutNoiseTable& noise = model.readoutNoise();
-        p.noisy = variability.enabled && variability.readout_noise && !noise.empty();
-        if (p.noisy) {
-            p.Qs2 = p.Qs.array().square();
-            p.K_var = Kq.unaryExpr([&](float x) { return static_cast<float>(std::pow(noise.at(x), 2)); });
-            p.V_var = Vq.unaryExpr([&](float x) { return static_cast<float>(std::pow(noise.at(x), 2)); });
-            p.key_S = detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseKey, head),
-                                      variability.read_index);
-            p.key_A = detail::combine(detail::headKey(variability.seed, detail::Purpose::ReadoutNoiseValue, head),
-                                      variability.read_index);
-        }
+        if (a.noisy)
+            for (long d = 0; d < D; ++d) {
+                s.K_var(row, d) = static_cast<float>(std::pow(noise.at(kq[static_cast<std::size_t>(d)]), 2));
+                s.V_var(row, d) = static_cast<float>(std::pow(noise.at(vq[static_cast<std::size_t>(d)]), 2));
+            }
     }
-    const double r = detail::decayRate(model, options);
-    for (int i = 0; i < 4; ++i) {
-        p.decay[i].resize(static_cast<std::size_t>(g.Tk));
-        for (long m = 0; m < g.Tk; ++m) p.decay[i][static_cast<std::size_t>(m)] = static_cast<float>(std::exp(-i * r * double(m)));
-    }
-    return p;
+    s.rows = Tk;
 }
 
 // The key blocks one query block reads, grouped by the physical tile that stores them.
@@ -124,121 +224,215 @@ void forEachTileGroup(const detail::WindowGeometry& g, long i0, long rows, Visit
     }
 }
 
-// Buffers of one call, sized for a full tile of queries and keys.
+// The chunks [c0, c0 + cols) of the key blocks first, first + stride, ... < end.
+template <typename Visit>
+void forEachChunk(const ArraySetup& a, long first, long end, long stride, Visit&& visit) {
+    for (long b = first; b < end; b += stride) {
+        const long s0 = b * a.g.tile, block_end = std::min(s0 + a.g.tile, a.g.Tk);
+        for (long c0 = s0; c0 < block_end; c0 += a.chunk) visit(c0, std::min(a.chunk, block_end - c0));
+    }
+}
+
+// Buffers of one call, sized for a block of queries against a chunk of keys. Thread-local and
+// reused, so decode steps do not allocate.
 struct Workspace {
-    Block T[3], W[4];   // first-array products per power; second-array weights per power
-    Block N;            // noise variance of S
-    Block acc, acc_var; // per-tile second-array charge and its noise variance, [rows, D]
-    Eigen::VectorXf W0_rowsum;
+    Matrix Qs;                 // [Tq, D] quantized queries times query_gain
+    Eigen::VectorXf Q_rowsum;  // nonlinear: sum_d Qs, the first array's i = 0 term
+    Matrix Qs2;                // noisy: Qs^2
+    Matrix decay;              // [rows, powers]: e_i = exp(-i r (t - c0)), 0 where t < c0
+    Matrix Q_scaled;           // [rows, powers D]: Qs e_i per power
+    Matrix S, N;               // [rows, chunk]: first-array charge without the i = 0 term; its noise variance
+    Matrix pulse;              // [rows, chunk]: second-array input, phi times pulse_scale, 0 outside the window
+    Matrix charge;             // [rows, powers D]: pulse times the stored values, per power
+    Matrix acc, acc_var;       // [rows, D]: one tile's second-array charge and its noise variance
+    Eigen::VectorXf pulse_rowsum;
     std::vector<char> row_read;  // rows that saw a key of the current tile
-    Workspace(long tile, long D) {
-        for (auto& m : T) m.resize(tile, tile);
-        for (auto& m : W) m.resize(tile, tile);
-        N.resize(tile, tile);
-        acc.resize(tile, D);
-        acc_var.resize(tile, D);
-        W0_rowsum.resize(tile);
-        row_read.resize(static_cast<std::size_t>(tile));
+
+    void reserve(long Tq, long rows, long chunk, long D, int powers) {
+        Qs.resize(Tq, D);
+        decay.resize(rows, powers);
+        Q_scaled.resize(rows, powers * D);
+        S.resize(rows, chunk);
+        N.resize(rows, chunk);
+        pulse.resize(rows, chunk);
+        charge.resize(rows, powers * D);
+        acc.resize(rows, D);
+        acc_var.resize(rows, D);
+        pulse_rowsum.resize(rows);
+        row_read.resize(static_cast<std::size_t>(rows));
     }
 };
 
-// First array for one block (rows i0.., keys s0..): S, phi, the second-array weights
-// W[i] = phi alpha^i (times the pulse scale in the nonlinear model), the trace, row_read.
-void firstArrayBlock(const Prepared& p, const TileCircuits& c, Workspace& w, long i0, long rows, long s0, long cols,
-                     HeadTrace* trace) {
-    const auto& g = p.g;
-    const auto Qb = p.Qs.middleRows(i0, rows);
-    if (!p.nonlinear) {
-        w.T[0].topLeftCorner(rows, cols).noalias() = Qb * p.Kp[0].middleRows(s0, cols).transpose();
-    } else {
-        for (int i = 0; i < 3; ++i)
-            w.T[i].topLeftCorner(rows, cols).noalias() = Qb * p.Kp[i].middleRows(s0, cols).transpose();
-        if (p.noisy)
-            w.N.topLeftCorner(rows, cols).noalias() =
-                p.Qs2.middleRows(i0, rows) * p.K_var.middleRows(s0, cols).transpose();
+Workspace& threadWorkspace() {
+    thread_local Workspace workspace;
+    return workspace;
+}
+
+void prepareQueries(const ArraySetup& a, const GainCellModel& model, const AttentionOptions& options,
+                    ConstMatrixRef q, Workspace& w) {
+    const long Tq = q.rows(), rows = std::min(a.g.tile, Tq);
+    w.reserve(Tq, rows, a.chunk, a.D, a.powers);
+    for (long t = 0; t < Tq; ++t) {
+        float* row = w.Qs.row(t).data();
+        if (options.quantize_inputs)
+            quantizeRow(q.row(t).data(), row, a.D, model.architecture().query);
+        else
+            std::copy_n(q.row(t).data(), a.D, row);
     }
-    const float D0 = static_cast<float>(c.key_array.D[0]);
-    // The pulse law in float, inlined: this loop touches every score of the head.
+    w.Qs *= a.query_gain;
+    if (a.nonlinear) w.Q_rowsum.noalias() = w.Qs.rowwise().sum();
+    if (a.noisy) w.Qs2 = w.Qs.array().square();
+}
+
+// First array for the queries [i0, i0 + rows) against the keys [c0, c0 + cols) of one tile: the
+// query-side decay, S, the pulses, the trace and row_read.
+void firstArrayChunk(const ArraySetup& a, const StoredKeyValues& s, const TileCircuits& c, Workspace& w, long i0,
+                     long rows, long c0, long cols, HeadTrace* trace) {
+    const auto& g = a.g;
+    const long D = a.D;
+    for (long row = 0; row < rows; ++row) {
+        const long n = g.offset + i0 + row - c0;  // distance from the chunk's first key
+        // n < 0: every key of the chunk is in this query's future and masked.
+        const double e_1 = n < 0 ? 0.0 : std::exp(-a.r * double(n));
+        double e_i = 1.0;
+        for (int i = 0; i < a.powers; ++i) {
+            e_i *= e_1;
+            // Below float's normal range the term is negligible; zero keeps denormals out of the products.
+            const float e = e_i < double(std::numeric_limits<float>::min()) ? 0.0f : static_cast<float>(e_i);
+            w.decay(row, i) = e;
+            w.Q_scaled.row(row).segment(i * D, D).noalias() = e * w.Qs.row(i0 + row);
+        }
+    }
+    auto S = w.S.topLeftCorner(rows, cols);
+    S.noalias() = w.Q_scaled.topRows(rows) * s.K_cells.middleRows(c0, cols).transpose();
+    if (a.noisy)
+        w.N.topLeftCorner(rows, cols).noalias() = w.Qs2.middleRows(i0, rows) * s.K_var.middleRows(c0, cols).transpose();
+
+    const float D0 = a.nonlinear ? static_cast<float>(c.key_array.D[0]) : 0.0f;
     const float offset = static_cast<float>(c.pulse.offset), inv_sat = static_cast<float>(1.0 / c.pulse.S_sat);
-    const float pulse_scale = static_cast<float>(p.pulse_scale);
-    const int used_lo = p.nonlinear ? 0 : 1, used_hi = p.nonlinear ? 3 : 1;
-    for (long a = 0; a < rows; ++a) {
-        const long t = g.offset + i0 + a;
-        // Keys of this block inside the window of t: columns [lo, hi).
-        const long lo = std::clamp(t - g.window + 1 - s0, 0L, cols), hi = std::clamp(t + 1 - s0, 0L, cols);
-        for (int i = used_lo; i <= used_hi; ++i) {
-            w.W[i].row(a).head(lo).setZero();
-            w.W[i].row(a).segment(hi, cols - hi).setZero();
-        }
+    const float pulse_scale = a.pulse_scale;
+    for (long row = 0; row < rows; ++row) {
+        const long t = g.offset + i0 + row;
+        // Keys of this chunk inside the window of t: columns [lo, hi).
+        const long lo = std::clamp(t - g.window + 1 - c0, 0L, cols), hi = std::clamp(t + 1 - c0, 0L, cols);
+        auto pulse = w.pulse.row(row).head(cols);
+        pulse.head(lo).setZero();
+        pulse.segment(hi, cols - hi).setZero();
         if (lo >= hi) continue;
-        w.row_read[static_cast<std::size_t>(a)] = 1;
-        const float* d1 = p.decay[1].data() + (t - s0);  // d1[-b] = alpha(t, s0 + b)
-        const float* d2 = p.decay[2].data() + (t - s0);
-        const float* d3 = p.decay[3].data() + (t - s0);
+        w.row_read[static_cast<std::size_t>(row)] = 1;
+        const float i0_term = a.nonlinear ? D0 * w.Q_rowsum(i0 + row) : 0.0f;
+        if (!a.noisy && !trace) {
+            // The pulse law in float, vectorized: this touches every score of the head.
+            pulse.segment(lo, hi - lo).array() =
+                (((S.row(row).segment(lo, hi - lo).array() + i0_term) - offset) * inv_sat).max(0.0f).min(1.0f) *
+                pulse_scale;
+            continue;
+        }
         for (long b = lo; b < hi; ++b) {
-            float s, phi;
-            if (!p.nonlinear) {
-                s = w.T[0](a, b) * d1[-b];
-                phi = std::clamp((s - offset) * inv_sat, 0.0f, 1.0f);
-                w.W[1](a, b) = phi * d1[-b];
-            } else {
-                s = D0 * p.Q_rowsum(i0 + a) + w.T[0](a, b) * d1[-b] + w.T[1](a, b) * d2[-b] + w.T[2](a, b) * d3[-b];
-                if (p.noisy) {
-                    const long tp = s0 + b;
-                    s += static_cast<float>(std::sqrt(double(w.N(a, b))) *
-                                            detail::normalAt(p.key_S, (static_cast<std::uint64_t>(t) << 32) |
+            float score = S(row, b) + i0_term;
+            if (a.noisy) {
+                const long tp = c0 + b;
+                score += static_cast<float>(std::sqrt(double(w.N(row, b))) *
+                                            detail::normalAt(a.key_S, (static_cast<std::uint64_t>(t) << 32) |
                                                                           static_cast<std::uint64_t>(tp)));
-                }
-                phi = std::clamp((s - offset) * inv_sat, 0.0f, 1.0f);
-                const float pulse = phi * pulse_scale;
-                w.W[0](a, b) = pulse;
-                w.W[1](a, b) = pulse * d1[-b];
-                w.W[2](a, b) = pulse * d2[-b];
-                w.W[3](a, b) = pulse * d3[-b];
             }
+            const float phi = std::clamp((score - offset) * inv_sat, 0.0f, 1.0f);
+            pulse(b) = phi * pulse_scale;
             if (trace) {
-                trace->S(i0 + a, s0 + b) = s;
-                trace->phi(i0 + a, s0 + b) = phi;
+                trace->S(i0 + row, c0 + b) = score;
+                trace->phi(i0 + row, c0 + b) = phi;
             }
         }
     }
 }
 
-// Second array for one block: adds its charge (and noise variance) to the tile accumulators.
-void secondArrayBlock(const Prepared& p, Workspace& w, long rows, long s0, long cols) {
-    auto acc = w.acc.topRows(rows);
-    if (!p.nonlinear) {
-        acc.noalias() += w.W[1].topLeftCorner(rows, cols) * p.Vp[0].middleRows(s0, cols);
-        return;
-    }
-    for (int i = 1; i <= 3; ++i) acc.noalias() += w.W[i].topLeftCorner(rows, cols) * p.Vp[i - 1].middleRows(s0, cols);
-    w.W0_rowsum.head(rows) += w.W[0].topLeftCorner(rows, cols).rowwise().sum();
-    if (p.noisy) {
-        w.T[0].topLeftCorner(rows, cols) = w.W[0].topLeftCorner(rows, cols).array().square();
-        w.acc_var.topRows(rows).noalias() += w.T[0].topLeftCorner(rows, cols) * p.V_var.middleRows(s0, cols);
-    }
-}
-
-// Completes the tile charge: the i = 0 term of the polynomial and the readout noise.
-void finishTileCharge(const Prepared& p, const TileCircuits& c, Workspace& w, long i0, long rows, long tile) {
-    if (!p.nonlinear) return;
-    const float D0 = static_cast<float>(c.value_array.D[0]);
-    for (long a = 0; a < rows; ++a) {
-        w.acc.row(a).array() += D0 * w.W0_rowsum(a);
-        if (!p.noisy) continue;
-        const std::uint64_t key = detail::combine(detail::combine(p.key_A, static_cast<std::uint64_t>(p.g.offset + i0 + a)),
-                                                  static_cast<std::uint64_t>(tile));
-        for (long d = 0; d < p.D; ++d)
-            w.acc(a, d) += static_cast<float>(std::sqrt(double(w.acc_var(a, d))) *
-                                              detail::normalAt(key, static_cast<std::uint64_t>(d)));
+// Second array for one chunk: adds its charge (and noise variance) to the tile accumulators.
+void secondArrayChunk(const ArraySetup& a, const StoredKeyValues& s, Workspace& w, long rows, long c0, long cols) {
+    const long D = a.D;
+    const auto pulse = w.pulse.topLeftCorner(rows, cols);
+    auto charge = w.charge.topRows(rows);
+    charge.noalias() = pulse * s.V_cells.middleRows(c0, cols);
+    for (long row = 0; row < rows; ++row)
+        for (int i = 0; i < a.powers; ++i)
+            w.acc.row(row) += w.decay(row, i) * charge.row(row).segment(i * D, D);
+    if (!a.nonlinear) return;
+    w.pulse_rowsum.head(rows) += pulse.rowwise().sum();
+    if (a.noisy) {
+        auto pulse_squared = w.S.topLeftCorner(rows, cols);  // S is no longer needed
+        pulse_squared = pulse.array().square();
+        w.acc_var.topRows(rows).noalias() += pulse_squared * s.V_var.middleRows(c0, cols);
     }
 }
 
 void resetTile(Workspace& w, long rows) {
     w.acc.topRows(rows).setZero();
     w.acc_var.topRows(rows).setZero();
-    w.W0_rowsum.head(rows).setZero();
+    w.pulse_rowsum.head(rows).setZero();
     std::fill(w.row_read.begin(), w.row_read.begin() + rows, char(0));
+}
+
+// Completes the tile charge: the i = 0 term of the polynomial and the readout noise.
+void finishTileCharge(const ArraySetup& a, const TileCircuits& c, Workspace& w, long i0, long rows, long tile) {
+    if (!a.nonlinear) return;
+    const float D0 = static_cast<float>(c.value_array.D[0]);
+    for (long row = 0; row < rows; ++row) {
+        w.acc.row(row).array() += D0 * w.pulse_rowsum(row);
+        if (!a.noisy) continue;
+        const std::uint64_t key = detail::combine(
+            detail::combine(a.key_A, static_cast<std::uint64_t>(a.g.offset + i0 + row)), static_cast<std::uint64_t>(tile));
+        for (long d = 0; d < a.D; ++d)
+            w.acc(row, d) += static_cast<float>(std::sqrt(double(w.acc_var(row, d))) *
+                                                detail::normalAt(key, static_cast<std::uint64_t>(d)));
+    }
+}
+
+// Each tile's signed charge-to-pulse and counter (output == nullptr: no quantization), then the
+// digital adders: adds the tile's readout of the rows that saw a key to `out`.
+void readTile(const SignedReadout& readout, const FloatQuantizer* output, const Workspace& w, long D, long rows,
+              MatrixRef out) {
+    const float offset = static_cast<float>(readout.offset), inv_sat = static_cast<float>(1.0 / readout.S_sat);
+    const auto signedPulse = [offset, inv_sat](float x) {
+        const float magnitude = std::clamp((std::abs(x) - offset) * inv_sat, 0.0f, 1.0f);
+        return x < 0.0f ? -magnitude : magnitude;
+    };
+    for (long row = 0; row < rows; ++row) {
+        if (!w.row_read[static_cast<std::size_t>(row)]) continue;
+        const float* __restrict charge = w.acc.row(row).data();
+        float* __restrict sum = out.row(row).data();
+        if (output) {
+            const FloatQuantizer quantize = *output;
+            for (long d = 0; d < D; ++d) sum[d] += quantize(signedPulse(charge[d]));
+        } else {
+            for (long d = 0; d < D; ++d) sum[d] += signedPulse(charge[d]);
+        }
+    }
+}
+
+void attend(const ArraySetup& a, const StoredKeyValues& s, const GainCellModel& model, const AttentionOptions& options,
+            ConstMatrixRef q, MatrixRef out, HeadTrace* trace) {
+    const auto& g = a.g;
+    if (out.rows() != g.Tq || out.cols() != a.D) throw std::invalid_argument("gain-cell attention: out must be [Tq, D]");
+    if (trace) {
+        trace->S.setZero(g.Tq, g.Tk);
+        trace->phi.setZero(g.Tq, g.Tk);
+    }
+    Workspace& w = threadWorkspace();
+    prepareQueries(a, model, options, q, w);
+    const FloatQuantizer output(model.architecture().output);
+    out.setZero();
+    for (long i0 = 0; i0 < g.Tq; i0 += g.tile) {
+        const long rows = std::min(g.tile, g.Tq - i0);
+        forEachTileGroup(g, i0, rows, [&](long tile, long first, long end, long stride) {
+            const TileCircuits& c = s.tiles[static_cast<std::size_t>(tile)];
+            resetTile(w, rows);
+            forEachChunk(a, first, end, stride, [&](long c0, long cols) {
+                firstArrayChunk(a, s, c, w, i0, rows, c0, cols, trace);
+                secondArrayChunk(a, s, w, rows, c0, cols);
+            });
+            finishTileCharge(a, c, w, i0, rows, tile);
+            readTile(c.readout, options.quantize_output ? &output : nullptr, w, a.D, rows, out.middleRows(i0, rows));
+        });
+    }
 }
 
 }  // namespace
@@ -246,109 +440,85 @@ void resetTile(Workspace& w, long rows) {
 void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
                               const Variability& variability, HeadIndex head, ConstMatrixRef q,
                               ConstMatrixRef k, ConstMatrixRef v, MatrixRef out, HeadTrace* trace) {
-    const Prepared p = prepare(model, options, variability, head, q, k, v);
-    const auto& g = p.g;
-    if (out.rows() != g.Tq || out.cols() != p.D)
-        throw std::invalid_argument("gain-cell attention: out must be [Tq, D]");
-    if (trace) {
-        trace->S.setZero(g.Tq, g.Tk);
-        trace->phi.setZero(g.Tq, g.Tk);
-    }
-    const UniformQuantizer& output = model.architecture().output;
-    out.setZero();
-    Workspace w(g.tile, p.D);
-    for (long i0 = 0; i0 < g.Tq; i0 += g.tile) {
-        const long rows = std::min(g.tile, g.Tq - i0);
-        forEachTileGroup(g, i0, rows, [&](long tile, long first, long end, long stride) {
-            const TileCircuits& c = p.tiles[static_cast<std::size_t>(tile)];
-            resetTile(w, rows);
-            for (long b = first; b < end; b += stride) {
-                const long s0 = b * g.tile, cols = std::min(g.tile, g.Tk - s0);
-                firstArrayBlock(p, c, w, i0, rows, s0, cols, trace);
-                secondArrayBlock(p, w, rows, s0, cols);
-            }
-            finishTileCharge(p, c, w, i0, rows, tile);
-            // Each tile's signed charge-to-pulse and counter, then the digital adders.
-            const float offset = static_cast<float>(c.readout.offset), inv_sat = static_cast<float>(1.0 / c.readout.S_sat);
-            const float out_lo = static_cast<float>(output.lo), out_hi = static_cast<float>(output.hi);
-            const float out_step = static_cast<float>(output.step()), out_inv_step = 1.0f / out_step;
-            for (long a = 0; a < rows; ++a) {
-                if (!w.row_read[static_cast<std::size_t>(a)]) continue;
-                for (long d = 0; d < p.D; ++d) {
-                    const float x = w.acc(a, d);
-                    const float magnitude = std::clamp((std::abs(x) - offset) * inv_sat, 0.0f, 1.0f);
-                    float y = x < 0.0f ? -magnitude : magnitude;
-                    if (options.quantize_output)
-                        y = std::min(out_hi, out_lo + static_cast<float>(static_cast<int>(
-                                                          (std::clamp(y, out_lo, out_hi) - out_lo) * out_inv_step + 0.5f)) *
-                                                          out_step);
-                    out(i0 + a, d) += y;
-                }
-            }
-        });
-    }
+    const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
+    StoredKeyValues stored;
+    store(stored, a, model, options, variability, head, k, v);
+    attend(a, stored, model, options, q, out, trace);
 }
 
+// Per chunk, with u = e_1 per query row and w = g_1 per key (so alpha = u w), Qc = Qs u and the
+// stored Kc = (K - k0) w, Vc = gain (V - v0) w:
+//   S = Qc Kc^T, A = u (phi Vc): dPhi = (u dR) Vc^T, dVc = phi^T (u dR), dS = dPhi phi'(S),
+//   dQ = gain u (dS Kc), dK = w (dS^T Qc), dV = gain w dVc.
 void gainCellLinearBackward(const GainCellModel& model, const AttentionOptions& options,
                             const Variability& variability, HeadIndex head, ConstMatrixRef q,
                             ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout, MatrixRef dq,
                             MatrixRef dk, MatrixRef dv) {
     if (options.model != ArrayModel::Linear)
         throw std::invalid_argument("gain-cell attention: the straight-through backward covers the linear model only");
-    const Prepared p = prepare(model, options, variability, head, q, k, v);
-    const auto& g = p.g;
-    if (dout.rows() != g.Tq || dout.cols() != p.D || dq.rows() != g.Tq || dq.cols() != p.D || dk.rows() != g.Tk ||
-        dk.cols() != p.D || dv.rows() != g.Tk || dv.cols() != p.D)
+    const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
+    const auto& g = a.g;
+    const long D = a.D;
+    if (dout.rows() != g.Tq || dout.cols() != D || dq.rows() != g.Tq || dq.cols() != D || dk.rows() != g.Tk ||
+        dk.cols() != D || dv.rows() != g.Tk || dv.cols() != D)
         throw std::invalid_argument("gain-cell attention backward: gradient shapes do not match q, k, v");
+    StoredKeyValues s;
+    store(s, a, model, options, variability, head, k, v);
+    Workspace& w = threadWorkspace();
+    prepareQueries(a, model, options, q, w);
     const float gain = static_cast<float>(options.linear.gain);
     dq.setZero();
     dk.setZero();
     dv.setZero();
-    Workspace w(g.tile, p.D);
-    Block dR(g.tile, p.D), dW(g.tile, g.tile);
+    const long max_rows = std::min(g.tile, g.Tq);
+    Matrix dR(max_rows, D), dR_decayed(max_rows, D), dPhi(max_rows, a.chunk), dS(max_rows, a.chunk);
+    Matrix dQuery(max_rows, D), dKeys(a.chunk, D), dValues(a.chunk, D);
+    Eigen::VectorXf key_growth(a.chunk);
+    for (long b = 0; b < a.chunk; ++b) key_growth(b) = static_cast<float>(std::exp(a.r * double(b)));
     for (long i0 = 0; i0 < g.Tq; i0 += g.tile) {
         const long rows = std::min(g.tile, g.Tq - i0);
         forEachTileGroup(g, i0, rows, [&](long tile, long first, long end, long stride) {
-            const TileCircuits& c = p.tiles[static_cast<std::size_t>(tile)];
-            // Pass 1: the tile charge R, for the readout's derivative.
+            const TileCircuits& c = s.tiles[static_cast<std::size_t>(tile)];
+            // Pass 1: the tile charge, for the readout's derivative.
             resetTile(w, rows);
-            for (long b = first; b < end; b += stride) {
-                const long s0 = b * g.tile, cols = std::min(g.tile, g.Tk - s0);
-                firstArrayBlock(p, c, w, i0, rows, s0, cols, nullptr);
-                secondArrayBlock(p, w, rows, s0, cols);
-            }
+            forEachChunk(a, first, end, stride, [&](long c0, long cols) {
+                firstArrayChunk(a, s, c, w, i0, rows, c0, cols, nullptr);
+                secondArrayChunk(a, s, w, rows, c0, cols);
+            });
             // The output quantizer passes the gradient through; the readout clamp does not.
-            for (long a = 0; a < rows; ++a)
-                for (long d = 0; d < p.D; ++d)
-                    dR(a, d) = w.row_read[static_cast<std::size_t>(a)]
-                                   ? dout(i0 + a, d) * static_cast<float>(c.readout.derivative(w.acc(a, d)))
-                                   : 0.0f;
-            // Pass 2: per block, A = W Vc gives dW and dV; W = phi(S) alpha, S = (Qs Kc^T) alpha.
-            for (long b = first; b < end; b += stride) {
-                const long s0 = b * g.tile, cols = std::min(g.tile, g.Tk - s0);
-                firstArrayBlock(p, c, w, i0, rows, s0, cols, nullptr);
-                const auto W = w.W[1].topLeftCorner(rows, cols);
-                const auto dRb = dR.topRows(rows);
-                dv.middleRows(s0, cols).noalias() += gain * (W.transpose() * dRb);
-                dW.topLeftCorner(rows, cols).noalias() = dRb * p.Vp[0].middleRows(s0, cols).transpose();
-                auto dS = w.T[1].topLeftCorner(rows, cols);  // free in the linear model
-                for (long a = 0; a < rows; ++a) {
-                    const long t = g.offset + i0 + a;
-                    for (long bb = 0; bb < cols; ++bb) {
-                        const long tp = s0 + bb;
-                        if (!g.inWindow(t, tp)) {
-                            dS(a, bb) = 0.0f;
-                            continue;
-                        }
-                        const float alpha = p.decay[1][static_cast<std::size_t>(t - tp)];
-                        const float S = w.T[0](a, bb) * alpha;
-                        // dL/d(Qs Kc^T) = dW alpha phi'(S) alpha.
-                        dS(a, bb) = dW(a, bb) * alpha * static_cast<float>(c.pulse.derivative(S)) * alpha;
-                    }
+            for (long row = 0; row < rows; ++row)
+                for (long d = 0; d < D; ++d)
+                    dR(row, d) = w.row_read[static_cast<std::size_t>(row)]
+                                     ? dout(i0 + row, d) * static_cast<float>(c.readout.derivative(w.acc(row, d)))
+                                     : 0.0f;
+            // Pass 2, per chunk.
+            forEachChunk(a, first, end, stride, [&](long c0, long cols) {
+                firstArrayChunk(a, s, c, w, i0, rows, c0, cols, nullptr);
+                const auto u = w.decay.topRows(rows).col(0);
+                const auto w_keys = key_growth.head(cols);
+                const auto phi = w.pulse.topLeftCorner(rows, cols);
+                auto dRu = dR_decayed.topRows(rows);
+                dRu = u.asDiagonal() * dR.topRows(rows);
+                auto dP = dPhi.topLeftCorner(rows, cols);
+                dP.noalias() = dRu * s.V_cells.middleRows(c0, cols).transpose();
+                auto dVc = dValues.topRows(cols);
+                dVc.noalias() = phi.transpose() * dRu;
+                dv.middleRows(c0, cols).noalias() += gain * (w_keys.asDiagonal() * dVc);
+                auto dSc = dS.topLeftCorner(rows, cols);
+                for (long row = 0; row < rows; ++row) {
+                    const long t = g.offset + i0 + row;
+                    for (long b = 0; b < cols; ++b)
+                        dSc(row, b) = g.inWindow(t, c0 + b)
+                                          ? dP(row, b) * static_cast<float>(c.pulse.derivative(w.S(row, b)))
+                                          : 0.0f;
                 }
-                dq.middleRows(i0, rows).noalias() += gain * (dS * p.Kp[0].middleRows(s0, cols));
-                dk.middleRows(s0, cols).noalias() += dS.transpose() * p.Qs.middleRows(i0, rows);
-            }
+                auto dQc = dQuery.topRows(rows);
+                dQc.noalias() = dSc * s.K_cells.middleRows(c0, cols);
+                dq.middleRows(i0, rows).noalias() += gain * (u.asDiagonal() * dQc);
+                auto dKc = dKeys.topRows(cols);
+                dKc.noalias() = dSc.transpose() * w.Q_scaled.topRows(rows);
+                dk.middleRows(c0, cols).noalias() += w_keys.asDiagonal() * dKc;
+            });
         });
     }
 }

@@ -237,6 +237,36 @@ TEST_CASE("Optimized kernels agree with the reference loops", "[behavior][kernel
     }
 }
 
+TEST_CASE("A decay strong enough to split tiles into shorter products agrees with the reference", "[behavior][kernels]") {
+    // r = 0.5 per step: exp(3 r 63) would leave float's range, so keys go in chunks of 14.
+    FitsSpec spec;
+    spec.tau_s = 1e-4;
+    spec.array.step_latency_s = 5e-5;
+    spec.poly = cubicPolynomial();
+    spec.pulse_S_sat = 4.0;
+    spec.pulse_offset = -0.5;
+    spec.readout_S_sat = 2.0;
+    spec.poly_spread = {{"readout_noise", {{"levels", {0.0, 0.9}}, {"std", {0.01, 0.02}}}}};
+    const GainCellModel model = GainCellModel::load(writeFits("strong-decay", spec));
+    Variability noisy;
+    noisy.enabled = true;
+    noisy.seed = 4;
+    AttentionOptions o;
+    SECTION("nonlinear, whole prefix") {
+        o.model = ArrayModel::Nonlinear;
+        compareKernels(model, o, noisy, 150, 150, 32, 70);
+    }
+    SECTION("nonlinear, wrapping window, decode of the last 40 queries") {
+        o.model = ArrayModel::Nonlinear;
+        o.window = 64;
+        compareKernels(model, o, {}, 40, 200, 32, 80);
+    }
+    SECTION("linear") {
+        o.linear.gain = 10.0;
+        compareKernels(model, o, {}, 150, 150, 32, 90);
+    }
+}
+
 TEST_CASE("A decode step equals the last row of the prefill, noise included", "[behavior][kernels]") {
     FitsSpec spec;
     spec.poly = cubicPolynomial();

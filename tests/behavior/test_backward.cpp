@@ -26,11 +26,12 @@ TEST_CASE("Linear-model backward matches finite differences of the unquantized m
     FitsSpec spec;
     spec.array.tile_size = 16;
     spec.tau_s = 1e-3;
-    spec.array.step_latency_s = 2e-5;  // decay 0.02 per step
     spec.pulse_S_sat = 3.0;            // some scores saturate, most do not
     spec.pulse_offset = 0.2;
     spec.readout_S_sat = 4.0;          // some tile charges saturate too
     spec.readout_offset = 0.1;
+    SECTION("decay 0.02 per step") { spec.array.step_latency_s = 2e-5; }
+    SECTION("decay 2 per step: each tile's keys in products of 11 and 5") { spec.array.step_latency_s = 2e-3; }
     const GainCellModel model = GainCellModel::load(writeFits("backward", spec));
     const long Tq = 30, Tk = 40, D = 8;
     const Matrix q = uniformMatrix(Tq, D, 0, 1, 1), k = uniformMatrix(Tk, D, 0, 0.9, 2), v = uniformMatrix(Tk, D, 0, 0.9, 3);
