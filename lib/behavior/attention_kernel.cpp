@@ -3,9 +3,9 @@
 //
 // The decay mask factorizes, alpha(t, t')^i = exp(-i r (t - c0)) exp(i r (t' - c0)) for any c0. With
 // c0 the first key of a chunk, the key side exp(i r (t' - c0)) is a function of t' alone and is folded
-// into the stored rows, written once per key; the query side scales a copy of Q per chunk. The
-// polynomial's three powers then make one product of inner size 3 D per array instead of three
-// products and a decay multiply per score:
+// into the stored rows, written once per key (and kept across decode steps by KeyValueCache); the
+// query side scales a copy of Q per chunk. The polynomial's three powers then make one product of
+// inner size 3 D per array instead of three products and a decay multiply per score:
 //   S   = D_0 sum_d Q + [Q e_1 | Q e_2 | Q e_3] [K_1 g_1 | K_2 g_2 | K_3 g_3]^T,
 //   A_j = D_0 sum_t' pulse + sum_i e_i (pulse [V_1 g_1 | V_2 g_2 | V_3 g_3])_i,
 // with K_i = D_i (K - K_offset)^i, e_i = exp(-i r (t - c0)), g_i = exp(i r (t' - c0)).
@@ -13,6 +13,7 @@
 #include "behavior/gaincell_attention.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -32,7 +33,10 @@ struct StoredKeyValues {
     HeadIndex head;
     long D = -1;
 
+    bool keep_raw = false;  // a cache compares the raw rows with the next call's; a one-off call does not
     long rows = 0;
+    long rows_written = 0;
+    Matrix K_raw, V_raw;      // [capacity, D] as given
     Matrix K_cells, V_cells;  // [capacity, powers D]: power i in columns [i D, (i + 1) D), growth g_i folded in
     Matrix K_var, V_var;      // [capacity, D]: readout-noise variance of each cell (noisy model only)
     std::vector<TileCircuits> tiles;  // per physical tile, drawn when its first key arrives
@@ -131,6 +135,13 @@ void writePowers(const float* __restrict stored, double offset, const double fac
     }
 }
 
+// memcmp of two rows without its per-call cost (a decode step compares every row held).
+bool sameBits(const float* __restrict a, const float* __restrict b, long n) {
+    std::uint32_t difference = 0;
+    for (long j = 0; j < n; ++j) difference |= std::bit_cast<std::uint32_t>(a[j]) ^ std::bit_cast<std::uint32_t>(b[j]);
+    return difference == 0;
+}
+
 // Room for `needed` rows, doubling so that a decode step rarely reallocates.
 void reserveRows(StoredKeyValues& s, const ArraySetup& a, long needed) {
     const long cell_cols = a.powers * s.D;
@@ -138,11 +149,12 @@ void reserveRows(StoredKeyValues& s, const ArraySetup& a, long needed) {
     if (capacity < needed) capacity = std::max(needed, 2 * capacity);
     // Row-major: conservativeResize keeps the rows held, and returns at once when the size is unchanged.
     for (Matrix* m : {&s.K_cells, &s.V_cells}) m->conservativeResize(capacity, cell_cols);
+    for (Matrix* m : {&s.K_raw, &s.V_raw}) m->conservativeResize(s.keep_raw ? capacity : 0, s.D);
     for (Matrix* m : {&s.K_var, &s.V_var}) m->conservativeResize(a.noisy ? capacity : 0, s.D);
 }
 
-// Brings `s` to the call's k and v: writes the rows it does not hold yet, as the hardware writes
-// each new key and value into its column once.
+// Brings `s` to the call's k and v: keeps the rows that equal the call's, bit for bit, and writes
+// the rest, as the hardware writes each new key and value into its column once.
 void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, const AttentionOptions& options,
            const Variability& variability, HeadIndex head, ConstMatrixRef k, ConstMatrixRef v) {
     if (s.model != &model || !sameOptions(s.options, options) || !sameDevices(s.variability, variability) ||
@@ -156,6 +168,14 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
         s.tiles.clear();
     }
     const long Tk = k.rows(), D = a.D;
+    if (s.keep_raw) {
+        const long common = std::min(s.rows, Tk);
+        long same = 0;
+        while (same < common && sameBits(s.K_raw.row(same).data(), k.row(same).data(), D) &&
+               sameBits(s.V_raw.row(same).data(), v.row(same).data(), D))
+            ++same;
+        if (same < common) s.rows = same;  // the rows after a difference belong to another sequence
+    }
     if (Tk <= s.rows) return;
     reserveRows(s, a, Tk);
 
@@ -165,6 +185,10 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
     const long tile = a.g.tile;
     std::vector<float> kq(static_cast<std::size_t>(D)), vq(static_cast<std::size_t>(D));
     for (long row = s.rows; row < Tk; ++row) {
+        if (s.keep_raw) {
+            s.K_raw.row(row) = k.row(row);
+            s.V_raw.row(row) = v.row(row);
+        }
         if (options.quantize_inputs) {
             quantizeRow(k.row(row).data(), kq.data(), D, arch.key);
             quantizeRow(v.row(row).data(), vq.data(), D, arch.value);
@@ -204,6 +228,7 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
                 s.V_var(row, d) = static_cast<float>(std::pow(noise.at(vq[static_cast<std::size_t>(d)]), 2));
             }
     }
+    s.rows_written += Tk - s.rows;
     s.rows = Tk;
 }
 
@@ -445,6 +470,30 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
     store(stored, a, model, options, variability, head, k, v);
     attend(a, stored, model, options, q, out, trace);
 }
+
+namespace detail {
+
+KeyValueCache::KeyValueCache() = default;
+KeyValueCache::~KeyValueCache() = default;
+KeyValueCache::KeyValueCache(KeyValueCache&&) noexcept = default;
+KeyValueCache& KeyValueCache::operator=(KeyValueCache&&) noexcept = default;
+
+long KeyValueCache::rows() const { return stored_ ? stored_->rows : 0; }
+long KeyValueCache::rowsWritten() const { return stored_ ? stored_->rows_written : 0; }
+
+void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
+                              const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
+                              ConstMatrixRef v, MatrixRef out, KeyValueCache& cache) {
+    const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
+    if (!cache.stored_) {
+        cache.stored_ = std::make_unique<StoredKeyValues>();
+        cache.stored_->keep_raw = true;
+    }
+    store(*cache.stored_, a, model, options, variability, head, k, v);
+    attend(a, *cache.stored_, model, options, q, out, nullptr);
+}
+
+}  // namespace detail
 
 // Per chunk, with u = e_1 per query row and w = g_1 per key (so alpha = u w), Qc = Qs u and the
 // stored Kc = (K - k0) w, Vc = gain (V - v0) w:

@@ -1,10 +1,11 @@
 #pragma once
 // Internal helpers shared by the optimized and the reference kernels, so both see the same
-// window geometry, decay and random numbers.
+// window geometry, decay and random numbers; and the per-head key/value cache the nn backends keep.
 #include "behavior/gaincell_attention.hpp"
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -85,5 +86,38 @@ inline double decayRate(const GainCellModel& model, const AttentionOptions& opti
 inline double pulseFullScale(const GainCellModel& model, const AttentionOptions& options) {
     return options.pulse_full_scale > 0.0 ? options.pulse_full_scale : model.architecture().pulse_full_scale;
 }
+
+// ---------------------------------------------------------------- key/value cache
+
+struct StoredKeyValues;  // attention_kernel.cpp
+
+// What one head's arrays hold between calls: K and V as written into the cells (quantized, with
+// the polynomial's powers folded in), so a decode step writes only its new row, as the hardware
+// does, instead of preparing the whole prefix again. Each call compares the k and v it is given
+// with the rows held, bit for bit, and rewrites from the first row that differs: a new or edited
+// sequence needs no notice; so does another model, head or option set (the model is recognized by
+// its address, so it must outlive the cache). Results are bit-identical to gainCellAttentionForward's.
+// Not thread-safe: one cache per head and caller at a time.
+class KeyValueCache {
+public:
+    KeyValueCache();
+    ~KeyValueCache();
+    KeyValueCache(KeyValueCache&&) noexcept;
+    KeyValueCache& operator=(KeyValueCache&&) noexcept;
+
+    long rows() const;        // rows held (valid for the sequence of the last call)
+    long rowsWritten() const; // rows prepared since construction: tests see what a call reused
+
+private:
+    friend void gainCellAttentionForward(const GainCellModel&, const AttentionOptions&, const Variability&,
+                                         HeadIndex, ConstMatrixRef, ConstMatrixRef, ConstMatrixRef, MatrixRef,
+                                         KeyValueCache&);
+    std::unique_ptr<StoredKeyValues> stored_;
+};
+
+// gainCellAttentionForward with the stored keys and values of `cache` (same results, bit for bit).
+void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
+                              const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
+                              ConstMatrixRef v, MatrixRef out, KeyValueCache& cache);
 
 }  // namespace imc::behavior::detail

@@ -1,3 +1,4 @@
+#include "behavior/detail.hpp"
 #include "fits_fixture.hpp"
 
 #include <catch2/catch_test_macros.hpp>
@@ -287,6 +288,80 @@ TEST_CASE("A decode step equals the last row of the prefill, noise included", "[
     // Another read of the same head draws other noise.
     var.read_index = 1;
     CHECK((forward(model, o, var, {0, 1}, q, k, v) - all).cwiseAbs().maxCoeff() > 1e-4f);
+}
+
+TEST_CASE("A key/value cache gives the results of calls without it and writes each row once", "[behavior][cache]") {
+    FitsSpec spec;
+    spec.tau_s = 1e-4;
+    spec.array.step_latency_s = 1e-7;
+    spec.poly = cubicPolynomial();
+    spec.pulse_S_sat = 30.0;
+    spec.readout_S_sat = 6.0;
+    spec.poly_spread = {{"coefficient_std", {{"C_1_0", 0.05}, {"K_offset", 0.01}}},
+                        {"readout_noise", {{"levels", {0.0, 0.45, 0.9}}, {"std", {0.01, 0.03, 0.02}}}}};
+    const GainCellModel model = GainCellModel::load(writeFits("cache", spec));
+    const long T = 200, D = 32;
+    const Matrix q = uniformMatrix(T, D, 0, 1, 100), k = uniformMatrix(T, D, 0, 0.9, 101),
+                 v = uniformMatrix(T, D, 0, 0.9, 102);
+    Variability var;
+    var.enabled = true;
+    var.seed = 8;
+    const HeadIndex head{2, 1};
+    const auto step = [&](const AttentionOptions& o, detail::KeyValueCache* cache, const Matrix& kk, const Matrix& vv,
+                          long t) {
+        Matrix out(1, D);
+        if (cache)
+            detail::gainCellAttentionForward(model, o, var, head, q.row(t), kk.topRows(t + 1), vv.topRows(t + 1), out,
+                                             *cache);
+        else
+            gainCellAttentionForward(model, o, var, head, q.row(t), kk.topRows(t + 1), vv.topRows(t + 1), out);
+        return out;
+    };
+    for (const ArrayModel kind : {ArrayModel::Nonlinear, ArrayModel::Linear})
+        for (const long window : {0L, 64L}) {
+            AttentionOptions o;
+            o.model = kind;
+            o.window = window;
+            o.layers = 12;
+            INFO((kind == ArrayModel::Linear ? "linear" : "nonlinear") << ", window " << window);
+            detail::KeyValueCache cache;
+            for (long t = 0; t < T; ++t) REQUIRE(step(o, &cache, k, v, t) == step(o, nullptr, k, v, t));
+            CHECK(cache.rows() == T);
+            CHECK(cache.rowsWritten() == T);
+
+            // Token by token as one prefill, within float rounding (no output quantizer to flip).
+            AttentionOptions smooth = o;
+            smooth.quantize_output = false;
+            detail::KeyValueCache smooth_cache;
+            Matrix decoded(T, D), prefill(T, D);
+            for (long t = 0; t < T; ++t) decoded.row(t) = step(smooth, &smooth_cache, k, v, t);
+            gainCellAttentionForward(model, smooth, var, head, q, k, v, prefill);
+            CHECK((decoded - prefill).cwiseAbs().maxCoeff() <= 1e-4f * std::max(1.0f, prefill.cwiseAbs().maxCoeff()));
+
+            // A new sequence sharing the first 50 rows: only the rows from the first difference on are written.
+            Matrix k2 = uniformMatrix(T, D, 0, 0.9, 103), v2 = uniformMatrix(T, D, 0, 0.9, 104);
+            k2.topRows(50) = k.topRows(50);
+            v2.topRows(50) = v.topRows(50);
+            long written = cache.rowsWritten();
+            CHECK(step(o, &cache, k2, v2, 119) == step(o, nullptr, k2, v2, 119));
+            CHECK(cache.rowsWritten() - written == 120 - 50);
+            // A value edited in place, as a caller reusing its buffer would.
+            v2(30, 5) += 0.25f;
+            written = cache.rowsWritten();
+            CHECK(step(o, &cache, k2, v2, 119) == step(o, nullptr, k2, v2, 119));
+            CHECK(cache.rowsWritten() - written == 120 - 30);
+            // A shorter call reuses rows and writes none; the next decode step writes one.
+            written = cache.rowsWritten();
+            CHECK(step(o, &cache, k2, v2, 80) == step(o, nullptr, k2, v2, 80));
+            CHECK(step(o, &cache, k2, v2, 120) == step(o, nullptr, k2, v2, 120));
+            CHECK(cache.rowsWritten() - written == 1);
+            // Another head is another device: its rows are prepared again.
+            Matrix out(1, D), expected(1, D);
+            detail::gainCellAttentionForward(model, o, var, {0, 0}, q.row(120), k2.topRows(121), v2.topRows(121), out,
+                                             cache);
+            gainCellAttentionForward(model, o, var, {0, 0}, q.row(120), k2.topRows(121), v2.topRows(121), expected);
+            CHECK(out == expected);
+        }
 }
 
 TEST_CASE("Heads computed on several threads give the same results as one after another", "[behavior][variability]") {
