@@ -1,9 +1,13 @@
 #include "nn/gaincell_backends.hpp"
 
+#include "behavior/detail.hpp"
+
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 
 namespace imc::nn {
 
@@ -30,6 +34,24 @@ behavior::AttentionOptions arrayOptionsFor(behavior::ArrayModel arrayModel, cons
 
 }  // namespace
 
+// One cache per (layer, head), each behind its own lock. A call that finds its head's cache busy
+// (another sequence of a batch on another thread) runs without it: same result, bit for bit.
+struct GainCellAttention::StoredHeads {
+    struct Head {
+        std::mutex mutex;
+        behavior::detail::KeyValueCache cache;
+    };
+    std::mutex mutex;  // guards the map, not the caches
+    std::map<std::pair<int, int>, std::unique_ptr<Head>> heads;
+
+    Head& at(const HeadSite& site) {
+        const std::lock_guard<std::mutex> lock(mutex);
+        auto& head = heads[{site.layer, site.head}];
+        if (!head) head = std::make_unique<Head>();
+        return *head;
+    }
+};
+
 GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel, const GainCellBackendOptions& options)
     : GainCellAttention(arrayModel,
                         std::make_shared<const behavior::GainCellModel>(behavior::GainCellModel::load(
@@ -39,7 +61,7 @@ GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel, const Gain
 GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel,
                                      std::shared_ptr<const behavior::GainCellModel> model,
                                      const GainCellBackendOptions& options)
-    : model_(std::move(model)), options_(options) {
+    : model_(std::move(model)), options_(options), stored_(std::make_unique<StoredHeads>()) {
     if (!model_) throw std::invalid_argument("gain-cell attention: no model");
     if (options.layers < 1) throw std::invalid_argument("gain-cell attention: layers must be >= 1");
     if (options.windowTokens < 0) throw std::invalid_argument("gain-cell attention: the window must be >= 0");
@@ -49,6 +71,8 @@ GainCellAttention::GainCellAttention(behavior::ArrayModel arrayModel,
     surrogate_.model = behavior::ArrayModel::Linear;
     if (arrayModel == behavior::ArrayModel::Nonlinear) surrogate_.linear = linearArrayFor(*model_, 0.0);
 }
+
+GainCellAttention::~GainCellAttention() = default;
 
 std::string GainCellAttention::name() const {
     return array_.model == behavior::ArrayModel::Linear ? "gaincell-linear" : "gaincell";
@@ -65,7 +89,18 @@ behavior::Variability GainCellAttention::variabilityFor(const HeadSite&) const {
 
 void GainCellAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                                 MatrixRef out, AttentionTape*) const {
-    behavior::gainCellAttentionForward(*model_, array_, variabilityFor(site), {site.layer, site.head}, q, k, v, out);
+    const behavior::HeadIndex head{site.layer, site.head};
+    // A prefill prepares every key anyway and may run for many sequences of one head at once.
+    if (q.rows() < k.rows()) {
+        StoredHeads::Head& stored = stored_->at(site);
+        const std::unique_lock<std::mutex> lock(stored.mutex, std::try_to_lock);
+        if (lock.owns_lock()) {
+            behavior::detail::gainCellAttentionForward(*model_, array_, variabilityFor(site), head, q, k, v, out,
+                                                       stored.cache);
+            return;
+        }
+    }
+    behavior::gainCellAttentionForward(*model_, array_, variabilityFor(site), head, q, k, v, out);
 }
 
 void GainCellAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,

@@ -39,9 +39,14 @@ public:
     GainCellAttention(behavior::ArrayModel arrayModel, const GainCellBackendOptions& options);
     GainCellAttention(behavior::ArrayModel arrayModel, std::shared_ptr<const behavior::GainCellModel> model,
                       const GainCellBackendOptions& options);
+    ~GainCellAttention() override;
 
     std::string name() const override;
     // No tape: the backward recomputes the forward of the tile it differentiates.
+    // Decode-shaped calls (fewer queries than keys) keep each head's stored keys and values
+    // between calls, as the arrays do, and write only the rows that changed (memory: about 8
+    // head_dim floats per token and head); the results are bit-identical to a call without them,
+    // so threads and call order do not matter.
     void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
                  AttentionTape* tape) const override;
     // Straight-through: quantizers are the identity. The linear model gets its exact gradient
@@ -56,10 +61,13 @@ public:
     behavior::Variability variabilityFor(const HeadSite& site) const;
 
 private:
+    struct StoredHeads;  // per (layer, head) key/value caches
+
     std::shared_ptr<const behavior::GainCellModel> model_;
     GainCellBackendOptions options_;
     behavior::AttentionOptions array_;      // the forward model
     behavior::AttentionOptions surrogate_;  // the linear model the backward differentiates
+    std::unique_ptr<StoredHeads> stored_;
 };
 
 // fits/ of the source tree when it holds the gain-cell fits (gaincell-array.json); otherwise the
