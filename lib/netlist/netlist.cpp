@@ -5,7 +5,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace imc::netlist {
 namespace {
@@ -67,7 +66,9 @@ std::string writeWave(const Waveform& w, const std::string& owner) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, Dc>) {
                 checkFinite(x.value, owner, "DC value");
-                return "DC " + formatSI(x.value);
+                std::string s = "DC ";
+                appendSI(s, x.value);
+                return s;
             } else if constexpr (std::is_same_v<T, Pulse>) {
                 checkFinite(x.initial, owner, "pulse initial value");
                 checkFinite(x.pulsed, owner, "pulse value");
@@ -76,10 +77,10 @@ std::string writeWave(const Waveform& w, const std::string& owner) {
                 checkPositive(x.fall.si, owner, "pulse fall time");
                 checkNonNegative(x.width.si, owner, "pulse width");
                 checkNonNegative(x.period.si, owner, "pulse period");
-                std::string s = "PULSE(" + formatSI(x.initial) + " " + formatSI(x.pulsed) + " " +
-                                formatSI(x.delay.si) + " " + formatSI(x.rise.si) + " " + formatSI(x.fall.si) +
-                                " " + formatSI(x.width.si);
-                if (x.period.si > 0) s += " " + formatSI(x.period.si);
+                std::string s = "PULSE(";
+                appendSI(s, x.initial);
+                for (double v : {x.pulsed, x.delay.si, x.rise.si, x.fall.si, x.width.si}) s += ' ', appendSI(s, v);
+                if (x.period.si > 0) s += ' ', appendSI(s, x.period.si);
                 return s + ")";
             } else {
                 if (x.points.empty()) throw NetlistError(owner + ": PWL needs at least one point");
@@ -93,7 +94,9 @@ std::string writeWave(const Waveform& w, const std::string& owner) {
                         throw NetlistError(owner + ": PWL times must increase (point " + std::to_string(i) + ")");
                     last = t.si;
                     if (i) s += ' ';
-                    s += formatSI(t.si) + " " + formatSI(v);
+                    appendSI(s, t.si);
+                    s += ' ';
+                    appendSI(s, v);
                 }
                 return s + ")";
             }
@@ -121,6 +124,18 @@ std::string writeModel(const Model& m) {
     return s + ")";
 }
 
+// Letters and digits are the ASCII ones (std::isalnum in the "C" locale imc runs in).
+bool nameChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == ':' || c == '<' || c == '>' || c == '[' || c == ']' || c == '#' || c == '-' || c == '+';
+}
+
+bool validName(const std::string& name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), nameChar);
+}
+
+// Checks one element. Circuits add elements by the ten thousand, so the fast path builds no
+// strings: the owner's name for a message is made only when a check fails.
 void validateElement(const Element& e) {
     std::visit(
         [&](const auto& x) {
@@ -130,46 +145,62 @@ void validateElement(const Element& e) {
                 if (x.text.find('\n') != std::string::npos) throw NetlistError("raw netlist line holds a newline: " + x.text);
             } else {
                 checkName(x.name, "element name");
-                const std::string owner = instanceName(e);
-                auto node = [&](const std::string& n) { checkName(n, (owner + " node").c_str()); };
+                std::string ownerText;
+                auto owner = [&]() -> const std::string& {
+                    if (ownerText.empty()) ownerText = instanceName(e);
+                    return ownerText;
+                };
+                auto name = [&](const std::string& n, const char* role) {
+                    if (!validName(n)) checkName(n, (owner() + role).c_str());
+                };
+                auto node = [&](const std::string& n) { name(n, " node"); };
+                auto finite = [&](double v, const char* field) {
+                    if (!std::isfinite(v)) checkFinite(v, owner(), field);
+                };
+                auto positive = [&](double v, const char* field) {
+                    if (!(std::isfinite(v) && v > 0)) checkPositive(v, owner(), field);
+                };
+                auto nonNegative = [&](double v, const char* field) {
+                    if (!(std::isfinite(v) && v >= 0)) checkNonNegative(v, owner(), field);
+                };
                 if constexpr (std::is_same_v<T, Resistor>) {
                     node(x.n1), node(x.n2);
-                    checkPositive(x.value.si, owner, "resistance");
+                    positive(x.value.si, "resistance");
                 } else if constexpr (std::is_same_v<T, Capacitor>) {
                     node(x.n1), node(x.n2);
-                    checkNonNegative(x.value.si, owner, "capacitance");
-                    if (x.ic) checkFinite(x.ic->si, owner, "initial condition");
+                    nonNegative(x.value.si, "capacitance");
+                    if (x.ic) finite(x.ic->si, "initial condition");
                 } else if constexpr (std::is_same_v<T, Inductor>) {
                     node(x.n1), node(x.n2);
-                    checkPositive(x.value.si, owner, "inductance");
+                    positive(x.value.si, "inductance");
                 } else if constexpr (std::is_same_v<T, VoltageSource> || std::is_same_v<T, CurrentSource>) {
                     node(x.plus), node(x.minus);
-                    (void)writeWave(x.wave, owner);  // validates the waveform
+                    (void)writeWave(x.wave, owner());  // validates the waveform
                 } else if constexpr (std::is_same_v<T, Vcvs>) {
                     node(x.plus), node(x.minus), node(x.ctrlPlus), node(x.ctrlMinus);
-                    checkFinite(x.gain, owner, "gain");
+                    finite(x.gain, "gain");
                 } else if constexpr (std::is_same_v<T, Vccs>) {
                     node(x.plus), node(x.minus), node(x.ctrlPlus), node(x.ctrlMinus);
-                    checkFinite(x.transconductance_S, owner, "transconductance");
+                    finite(x.transconductance_S, "transconductance");
                 } else if constexpr (std::is_same_v<T, Behavioral>) {
                     node(x.plus), node(x.minus);
-                    if (x.expression.empty()) throw NetlistError(owner + ": empty expression");
-                    if (x.expression.find('\n') != std::string::npos) throw NetlistError(owner + ": expression holds a newline");
+                    if (x.expression.empty()) throw NetlistError(owner() + ": empty expression");
+                    if (x.expression.find('\n') != std::string::npos) throw NetlistError(owner() + ": expression holds a newline");
                 } else if constexpr (std::is_same_v<T, Mosfet>) {
                     node(x.drain), node(x.gate), node(x.source), node(x.bulk);
-                    checkName(x.model, (owner + " model").c_str());
-                    checkPositive(x.width.si, owner, "W");
-                    checkPositive(x.length.si, owner, "L");
+                    name(x.model, " model");
+                    positive(x.width.si, "W");
+                    positive(x.length.si, "L");
                     for (const auto& [k, v] : x.instanceParams) {
-                        checkName(k, (owner + " parameter").c_str());
-                        checkFinite(v, owner, k.c_str());
+                        name(k, " parameter");
+                        finite(v, k.c_str());
                     }
                 } else if constexpr (std::is_same_v<T, SubcktInstance>) {
                     for (const auto& n : x.nodes) node(n);
-                    checkName(x.subckt, (owner + " subcircuit").c_str());
+                    name(x.subckt, " subcircuit");
                     for (const auto& [k, v] : x.params) {
-                        checkName(k, (owner + " parameter").c_str());
-                        if (v.empty()) throw NetlistError(owner + ": parameter " + k + " has no value");
+                        name(k, " parameter");
+                        if (v.empty()) throw NetlistError(owner() + ": parameter " + k + " has no value");
                     }
                 }
             }
@@ -179,29 +210,57 @@ void validateElement(const Element& e) {
 
 }  // namespace
 
-std::string formatSI(double value) {
+void appendSI(std::string& out, double value) {
     if (!std::isfinite(value)) throw NetlistError("cannot write a non-finite number");
-    if (value == 0) return "0";
+    if (value == 0) {
+        out += '0';
+        return;
+    }
     // Shortest round-trip digits in scientific form, then the decimal point moved to an
-    // engineering exponent: exact in decimal, so ngspice reads the same number.
-    std::array<char, 64> buf{};
-    auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
-    const std::string sci(buf.data(), end);
-    const auto ePos = sci.find('e');
-    const int exp10 = std::stoi(sci.substr(ePos + 1));
-    if (exp10 < -15 || exp10 >= 15) return sci;
-    std::string digits;
-    for (char ch : sci.substr(0, ePos))
-        if (std::isdigit(static_cast<unsigned char>(ch))) digits += ch;
-    const bool negative = value < 0;
+    // engineering exponent: exact in decimal, so ngspice reads the same number. Written into
+    // a local buffer: decks hold one number per element, so this runs once per card.
+    char buf[64];
+    const char* const begin = buf;
+    const char* const end = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific).ptr;
+    const char* const ePos = std::find(begin, end, 'e');
+    int exp10 = 0;
+    const char* p = ePos + 1;
+    const bool negativeExp = p < end && *p == '-';
+    if (p < end && (*p == '-' || *p == '+')) ++p;
+    for (; p < end; ++p) exp10 = exp10 * 10 + (*p - '0');
+    if (negativeExp) exp10 = -exp10;
+    if (exp10 < -15 || exp10 >= 15) {
+        out.append(begin, end);
+        return;
+    }
+    char digits[40];
+    int n = 0;
+    for (const char* q = begin; q < ePos; ++q)
+        if (*q >= '0' && *q <= '9') digits[n++] = *q;
     const int eng = (exp10 >= 0 ? exp10 / 3 : -((-exp10 + 2) / 3)) * 3;
     const int intDigits = exp10 - eng + 1;  // 1..3 digits before the point
-    while (int(digits.size()) < intDigits) digits += '0';
-    std::string mantissa = digits.substr(0, std::size_t(intDigits));
-    if (int(digits.size()) > intDigits) mantissa += "." + digits.substr(std::size_t(intDigits));
-    static const std::map<int, const char*> suffix = {{12, "t"}, {9, "g"}, {6, "meg"}, {3, "k"}, {0, ""},
-                                                      {-3, "m"}, {-6, "u"}, {-9, "n"},  {-12, "p"}, {-15, "f"}};
-    return (negative ? "-" : "") + mantissa + suffix.at(eng);
+    while (n < intDigits) digits[n++] = '0';
+    if (value < 0) out += '-';
+    out.append(digits, std::size_t(intDigits));
+    if (n > intDigits) out += '.', out.append(digits + intDigits, std::size_t(n - intDigits));
+    switch (eng) {
+        case 12: out += 't'; break;
+        case 9: out += 'g'; break;
+        case 6: out += "meg"; break;
+        case 3: out += 'k'; break;
+        case -3: out += 'm'; break;
+        case -6: out += 'u'; break;
+        case -9: out += 'n'; break;
+        case -12: out += 'p'; break;
+        case -15: out += 'f'; break;
+        default: break;  // 0: no suffix
+    }
+}
+
+std::string formatSI(double value) {
+    std::string s;
+    appendSI(s, value);
+    return s;
 }
 
 double parseSI(std::string_view text) {
@@ -233,11 +292,8 @@ double parseSI(std::string_view text) {
 
 void checkName(const std::string& name, const char* what) {
     if (name.empty()) throw NetlistError(std::string(what) + " is empty");
-    for (char c : name) {
-        const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' || c == '<' ||
-                        c == '>' || c == '[' || c == ']' || c == '#' || c == '-' || c == '+';
-        if (!ok) throw NetlistError(std::string(what) + " '" + name + "' holds '" + std::string(1, c) + "'");
-    }
+    for (char c : name)
+        if (!nameChar(c)) throw NetlistError(std::string(what) + " '" + name + "' holds '" + std::string(1, c) + "'");
 }
 
 std::string instanceName(const Element& e) {
@@ -253,48 +309,66 @@ std::string instanceName(const Element& e) {
         e);
 }
 
-std::string writeElement(const Element& e) {
-    validateElement(e);
-    const std::string id = instanceName(e);
-    return std::visit(
-        [&](const auto& x) -> std::string {
+namespace {
+
+// One element's card appended to `out`, without validating it again: Circuit::add and
+// addSubckt have checked it, and writeElement checks before calling this.
+void appendElement(std::string& out, const Element& e) {
+    std::visit(
+        [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, Resistor>) return id + " " + x.n1 + " " + x.n2 + " " + formatSI(x.value.si);
-            else if constexpr (std::is_same_v<T, Capacitor>) {
-                std::string s = id + " " + x.n1 + " " + x.n2 + " " + formatSI(x.value.si);
-                if (x.ic) s += " IC=" + formatSI(x.ic->si);
-                return s;
-            } else if constexpr (std::is_same_v<T, Inductor>) return id + " " + x.n1 + " " + x.n2 + " " + formatSI(x.value.si);
-            else if constexpr (std::is_same_v<T, VoltageSource> || std::is_same_v<T, CurrentSource>)
-                return id + " " + x.plus + " " + x.minus + " " + writeWave(x.wave, id);
-            else if constexpr (std::is_same_v<T, Vcvs>)
-                return id + " " + x.plus + " " + x.minus + " " + x.ctrlPlus + " " + x.ctrlMinus + " " + formatSI(x.gain);
-            else if constexpr (std::is_same_v<T, Vccs>)
-                return id + " " + x.plus + " " + x.minus + " " + x.ctrlPlus + " " + x.ctrlMinus + " " +
-                       formatSI(x.transconductance_S);
-            else if constexpr (std::is_same_v<T, Behavioral>)
-                return id + " " + x.plus + " " + x.minus + " " + (x.kind == Behavioral::Kind::Voltage ? "V=" : "I=") +
-                       x.expression;
-            else if constexpr (std::is_same_v<T, Mosfet>) {
-                std::string s = id + " " + x.drain + " " + x.gate + " " + x.source + " " + x.bulk + " " + x.model +
-                                " W=" + formatSI(x.width.si) + " L=" + formatSI(x.length.si);
-                for (const auto& [k, v] : x.instanceParams) s += " " + k + "=" + formatSI(v);
-                return s;
-            } else if constexpr (std::is_same_v<T, SubcktInstance>) {
-                std::string s = id;
-                for (const auto& n : x.nodes) s += " " + n;
-                return s + " " + x.subckt + writeParams(x.params);
-            } else return x.text;
+            if constexpr (std::is_same_v<T, RawLine>) {
+                out += x.text;
+            } else {
+                const char letter = letterOf(e);
+                if (x.name.empty() || std::toupper(static_cast<unsigned char>(x.name[0])) != letter) out += letter;
+                out += x.name;
+                auto field = [&](const std::string& text) { out += ' ', out += text; };
+                auto number = [&](double v) { out += ' ', appendSI(out, v); };
+                if constexpr (std::is_same_v<T, Resistor> || std::is_same_v<T, Inductor>) {
+                    field(x.n1), field(x.n2), number(x.value.si);
+                } else if constexpr (std::is_same_v<T, Capacitor>) {
+                    field(x.n1), field(x.n2), number(x.value.si);
+                    if (x.ic) out += " IC=", appendSI(out, x.ic->si);
+                } else if constexpr (std::is_same_v<T, VoltageSource> || std::is_same_v<T, CurrentSource>) {
+                    field(x.plus), field(x.minus), field(writeWave(x.wave, instanceName(e)));
+                } else if constexpr (std::is_same_v<T, Vcvs>) {
+                    field(x.plus), field(x.minus), field(x.ctrlPlus), field(x.ctrlMinus), number(x.gain);
+                } else if constexpr (std::is_same_v<T, Vccs>) {
+                    field(x.plus), field(x.minus), field(x.ctrlPlus), field(x.ctrlMinus), number(x.transconductance_S);
+                } else if constexpr (std::is_same_v<T, Behavioral>) {
+                    field(x.plus), field(x.minus);
+                    out += x.kind == Behavioral::Kind::Voltage ? " V=" : " I=";
+                    out += x.expression;
+                } else if constexpr (std::is_same_v<T, Mosfet>) {
+                    field(x.drain), field(x.gate), field(x.source), field(x.bulk), field(x.model);
+                    out += " W=", appendSI(out, x.width.si);
+                    out += " L=", appendSI(out, x.length.si);
+                    for (const auto& [k, v] : x.instanceParams) field(k), out += '=', appendSI(out, v);
+                } else if constexpr (std::is_same_v<T, SubcktInstance>) {
+                    for (const auto& n : x.nodes) field(n);
+                    field(x.subckt);
+                    out += writeParams(x.params);
+                }
+            }
         },
         e);
+}
+
+}  // namespace
+
+std::string writeElement(const Element& e) {
+    validateElement(e);
+    std::string s;
+    appendElement(s, e);
+    return s;
 }
 
 Circuit& Circuit::add(Element element) {
     validateElement(element);
     if (!std::holds_alternative<RawLine>(element)) {
-        const std::string key = upper(instanceName(element));
-        if (names_.count(key)) throw NetlistError("duplicate element name " + instanceName(element));
-        names_[key] = 1;
+        if (!names_.insert(upper(instanceName(element))).second)
+            throw NetlistError("duplicate element name " + instanceName(element));
     }
     elements_.push_back(std::move(element));
     return *this;
@@ -384,57 +458,64 @@ Circuit& Circuit::comment(std::string text) {
 }
 
 std::string writeDeck(const Circuit& c) {
-    std::ostringstream out;
+    // One string grown in place: a crossbar deck is ten thousand cards.
+    std::string out;
+    out.reserve(64 + 40 * (c.elements_.size() + c.saves_.size()));
+    auto line = [&](const std::string& text) { out += text, out += '\n'; };
     std::string title = c.title_;
     std::replace(title.begin(), title.end(), '\n', ' ');
-    out << title << '\n';
-    for (const auto& s : c.comments_) out << "* " << s << '\n';
-    for (const auto& s : c.includes_) out << ".include " << s << '\n';
-    for (const auto& [k, v] : c.params_) out << ".param " << k << "=" << v << '\n';
-    for (const auto& m : c.models_) out << writeModel(m) << '\n';
+    line(title);
+    for (const auto& s : c.comments_) out += "* ", line(s);
+    for (const auto& s : c.includes_) out += ".include ", line(s);
+    for (const auto& [k, v] : c.params_) out += ".param ", out += k, out += '=', line(v);
+    for (const auto& m : c.models_) line(writeModel(m));
     for (const auto& sc : c.subckts_) {
-        out << ".subckt " << sc.name;
-        for (const auto& p : sc.ports) out << ' ' << p;
-        if (!sc.params.empty()) out << " params:" << writeParams(sc.params);
-        out << '\n';
-        for (const auto& m : sc.models) out << writeModel(m) << '\n';
-        for (const auto& e : sc.elements) out << writeElement(e) << '\n';
-        out << ".ends " << sc.name << '\n';
+        out += ".subckt ", out += sc.name;
+        for (const auto& p : sc.ports) out += ' ', out += p;
+        if (!sc.params.empty()) out += " params:", out += writeParams(sc.params);
+        out += '\n';
+        for (const auto& m : sc.models) line(writeModel(m));
+        for (const auto& e : sc.elements) appendElement(out, e), out += '\n';
+        out += ".ends ", line(sc.name);
     }
-    for (const auto& e : c.elements_) out << writeElement(e) << '\n';
-    for (const auto& [node, v] : c.ics_) out << ".ic v(" << node << ")=" << formatSI(v.si) << '\n';
+    for (const auto& e : c.elements_) appendElement(out, e), out += '\n';
+    for (const auto& [node, v] : c.ics_) out += ".ic v(", out += node, out += ")=", appendSI(out, v.si), out += '\n';
     if (!c.options_.empty()) {
-        out << ".options";
-        for (const auto& [k, v] : c.options_) out << ' ' << k << (v ? "=" + *v : "");
-        out << '\n';
+        out += ".options";
+        for (const auto& [k, v] : c.options_) {
+            out += ' ', out += k;
+            if (v) out += '=', out += *v;
+        }
+        out += '\n';
     }
     if (!c.saves_.empty()) {
-        out << ".save";
-        for (const auto& s : c.saves_) out << ' ' << s;
-        out << '\n';
+        out += ".save";
+        for (const auto& s : c.saves_) out += ' ', out += s;
+        out += '\n';
     }
+    auto number = [&](double v) { out += ' ', appendSI(out, v); };
     for (const auto& a : c.analyses_) {
         std::visit(
             [&](const auto& x) {
                 using T = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<T, OpAnalysis>) out << ".op\n";
+                if constexpr (std::is_same_v<T, OpAnalysis>) out += ".op";
                 else if constexpr (std::is_same_v<T, TranAnalysis>) {
-                    out << ".tran " << formatSI(x.step.si) << ' ' << formatSI(x.stop.si);
-                    if (x.start.si > 0 || x.maxStep) out << ' ' << formatSI(x.start.si);
-                    if (x.maxStep) out << ' ' << formatSI(x.maxStep->si);
-                    if (x.uic) out << " uic";
-                    out << '\n';
-                } else if constexpr (std::is_same_v<T, DcSweep>)
-                    out << ".dc " << x.source << ' ' << formatSI(x.start) << ' ' << formatSI(x.stop) << ' '
-                        << formatSI(x.step) << '\n';
-                else
-                    out << ".ac " << x.variation << ' ' << x.points << ' ' << formatSI(x.fStart_Hz) << ' '
-                        << formatSI(x.fStop_Hz) << '\n';
+                    out += ".tran", number(x.step.si), number(x.stop.si);
+                    if (x.start.si > 0 || x.maxStep) number(x.start.si);
+                    if (x.maxStep) number(x.maxStep->si);
+                    if (x.uic) out += " uic";
+                } else if constexpr (std::is_same_v<T, DcSweep>) {
+                    out += ".dc ", out += x.source, number(x.start), number(x.stop), number(x.step);
+                } else {
+                    out += ".ac ", out += x.variation, out += ' ', out += std::to_string(x.points);
+                    number(x.fStart_Hz), number(x.fStop_Hz);
+                }
+                out += '\n';
             },
             a);
     }
-    out << ".end\n";
-    return out.str();
+    out += ".end\n";
+    return out;
 }
 
 }  // namespace imc::netlist

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct NetlistError : std::runtime_error {
 // Shortest text that reads back to the same double, with an SI suffix where one fits
 // (f p n u m k meg g t): 1.5e-9 -> "1.5n", 2 -> "2", 1e6 -> "1meg". Non-finite values throw.
 std::string formatSI(double value);
+// The same text, appended to `out` (the deck writer's form: no temporary strings).
+void appendSI(std::string& out, double value);
 
 // Reads a number with an optional SI suffix as ngspice does ("1.5n", "2meg", "10k"), correctly
 // rounded; anything else after the number is an error.
@@ -124,7 +127,7 @@ private:
     std::vector<std::pair<std::string, std::optional<std::string>>> options_;
     std::vector<std::string> saves_;
     std::vector<Analysis> analyses_;
-    std::map<std::string, int> names_;  // upper-cased instance names already used
+    std::unordered_set<std::string> names_;  // upper-cased instance names already used
 };
 
 // The one deck writer: title, includes, params, models, subcircuits, elements, .ic, .options,

@@ -35,6 +35,17 @@ TEST_CASE("formatSI writes SI suffixes that read back exactly", "[netlist]") {
     CHECK(parseSI("1.5n") == 1.5e-9);
     CHECK_THROWS_AS(parseSI("1.5q"), NetlistError);
     CHECK_THROWS_AS(formatSI(std::numeric_limits<double>::infinity()), NetlistError);
+    // Engineering exponents at every suffix boundary, and the plain form outside f..t.
+    CHECK(formatSI(999.9999999999999) == "999.9999999999999");
+    CHECK(formatSI(1e3) == "1k");
+    CHECK(formatSI(123456789012.0) == "123.456789012g");
+    CHECK(formatSI(1e14) == "100t");
+    CHECK(formatSI(1e15) == "1e+15");
+    CHECK(formatSI(-1.5e-15) == "-1.5f");
+    CHECK(formatSI(5e-324) == "5e-324");
+    std::string s = "R1 a b ";
+    appendSI(s, 2.2e6);
+    CHECK(s == "R1 a b 2.2meg");
 }
 
 TEST_CASE("invalid names and values are rejected with the element named", "[netlist]") {
@@ -85,4 +96,45 @@ TEST_CASE("writeDeck writes each card in ngspice syntax", "[netlist]") {
         ".tran 10p 20n\n"
         ".end\n";
     CHECK(writeDeck(c) == expected);
+}
+
+TEST_CASE("writeDeck writes the remaining element kinds and analyses", "[netlist]") {
+    Circuit c("every card");
+    c.comment("kinds the writer knows");
+    c.add(CurrentSource{"b", "0", "n1", Pwl{{{0.0_ns, 0}, {1.0_ns, 1.5e-6}, {2.5_ns, -2e-3}}}});
+    c.add(Inductor{"1", "n1", "n2", Inductance(4.7e-9)});
+    c.add(Vcvs{"amp", "n3", "0", "n2", "0", 12.5});
+    c.add(Vccs{"m", "n2", "0", "n3", "0", 1.25e-4});
+    c.add(Resistor{"Rload", "n3", "0", Resistance(2.2e6)});
+    c.add(Capacitor{"c2", "n3", "0", Capacitance(3.3e-15)});
+    c.add(VoltageSource{"dd", "vdd", "0", Dc{-0.45}});
+    c.add(RawLine{"D1 n3 0 dmod"});
+    c.addModel(Model{"dmod", "d", {{"is", 1e-14}, {"n", 1.05}}});
+    c.option("reltol", "1e-4");
+    c.option("klu");
+    c.save({"v(n3)", "i(vdd)"});
+    c.analysis(DcSweep{"vdd", 0, 1.2, 0.05});
+    c.analysis(AcAnalysis{"dec", 20, 10, 1e10});
+    c.analysis(TranAnalysis{1.0_ps, 5.0_ns, 1.0_ns, Time(2e-12), true});
+    const std::string expected =
+        "every card\n"
+        "* kinds the writer knows\n"
+        ".model dmod d (is=10f n=1.05)\n"
+        "Ib 0 n1 PWL(0 0 1n 1.5u 2.5n -2m)\n"
+        "L1 n1 n2 4.7n\n"
+        "Eamp n3 0 n2 0 12.5\n"
+        "Gm n2 0 n3 0 125u\n"
+        "Rload n3 0 2.2meg\n"
+        "c2 n3 0 3.3f\n"
+        "Vdd vdd 0 DC -450m\n"
+        "D1 n3 0 dmod\n"
+        ".options reltol=1e-4 klu\n"
+        ".save v(n3) i(vdd)\n"
+        ".dc vdd 0 1.2 50m\n"
+        ".ac dec 20 10 10g\n"
+        ".tran 1p 5n 1n 2p uic\n"
+        ".end\n";
+    CHECK(writeDeck(c) == expected);
+    // Each element line is what writeElement gives for it alone.
+    for (const auto& e : c.elements()) CHECK(expected.find("\n" + writeElement(e) + "\n") != std::string::npos);
 }
