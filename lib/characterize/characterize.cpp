@@ -154,14 +154,16 @@ std::vector<double> RunSummary::column(const std::string& name) const {
 }
 
 std::string sweepHash(const std::vector<PlannedJob>& jobs, std::uint64_t seed) {
-    std::string all = "seed=" + std::to_string(seed) + "\n";
+    // The decks are streamed through the hash (megabytes for a large sweep), never joined.
+    Sha256 h;
+    h.update("seed=" + std::to_string(seed) + "\n");
     for (const auto& j : jobs) {
-        all += "job " + j.sim.id + "\n" + j.sim.deck + "\n";
-        for (const auto& c : j.sim.preCommands) all += "cmd " + c + "\n";
-        for (const auto& v : j.sim.vectors) all += "vec " + v + "\n";
-        for (const auto& [k, v] : j.point) all += "pt " + k + "=" + number(v) + "\n";
+        h.update("job ").update(j.sim.id).update("\n").update(j.sim.deck).update("\n");
+        for (const auto& c : j.sim.preCommands) h.update("cmd ").update(c).update("\n");
+        for (const auto& v : j.sim.vectors) h.update("vec ").update(v).update("\n");
+        for (const auto& [k, v] : j.point) h.update("pt ").update(k).update("=").update(number(v)).update("\n");
     }
-    return sha256Hex(all);
+    return h.hex();
 }
 
 RunSummary readResults(const fs::path& dir) {

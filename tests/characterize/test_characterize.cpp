@@ -7,6 +7,7 @@
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,21 @@ TEST_CASE("sha256 matches the FIPS 180-2 test vectors", "[characterize]") {
           "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
     CHECK(characterize::sha256Hex(std::string(1000000, 'a')) ==
           "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("sha256 fed in pieces equals the hash of the whole", "[characterize]") {
+    // Lengths around the 64-byte block and the 55/56-byte padding edge, cut at every offset kind.
+    std::string text;
+    for (int i = 0; i < 1000; ++i) text += char('a' + (i * 7 + i / 13) % 26);
+    for (std::size_t len : {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 200, 1000})
+        for (std::size_t piece : {1, 3, 63, 64, 65, 500}) {
+            const std::string_view whole(text.data(), len);
+            characterize::Sha256 h;
+            for (std::size_t at = 0; at < len; at += piece) h.update(whole.substr(at, piece));
+            INFO("length " << len << ", pieces of " << piece);
+            CHECK(h.hex() == characterize::sha256Hex(whole));
+        }
+    CHECK(characterize::Sha256().update("ab").update("").update("c").hex() == characterize::sha256Hex("abc"));
 }
 
 namespace {
@@ -58,6 +74,25 @@ fs::path freshDir(const std::string& name) {
 }
 
 }  // namespace
+
+TEST_CASE("the sweep hash is the SHA-256 of the sweep's text, as results folders are keyed", "[characterize]") {
+    // Stored folders are found and checked by this key: its text must not change.
+    auto jobs = dividerSweep(3, 3);
+    jobs[1].sim.preCommands = {"setseed 7"};
+    std::string text = "seed=3\n";
+    for (const auto& j : jobs) {
+        text += "job " + j.sim.id + "\n" + j.sim.deck + "\n";
+        for (const auto& c : j.sim.preCommands) text += "cmd " + c + "\n";
+        for (const auto& v : j.sim.vectors) text += "vec " + v + "\n";
+        for (const auto& [k, v] : j.point) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.17g", v);
+            text += "pt " + k + "=" + buf + "\n";
+        }
+    }
+    CHECK(characterize::sweepHash(jobs, 3) == characterize::sha256Hex(text));
+    CHECK(characterize::sweepHash(jobs, 4) != characterize::sweepHash(jobs, 3));
+}
 
 TEST_CASE("a sweep writes a self-describing results folder", "[characterize]") {
     auto jobs = dividerSweep(4, 6);
