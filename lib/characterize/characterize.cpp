@@ -224,8 +224,13 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vecto
         indexOf[j.sim.id] = i;
     }
 
-    const std::string hash = sweepHash(jobs, spec.seed);
-    const fs::path dir = spec.outDir.empty() ? spec.resultsRoot / (spec.name + "-" + hash.substr(0, 12)) : spec.outDir;
+    // The folder's key. Rank 0 alone hashes (every deck of the sweep) and sends the key with
+    // its plan; the other ranks have the same job list and need only the result.
+    std::string hash = root ? sweepHash(jobs, spec.seed) : std::string();
+    auto folderOf = [&](const std::string& h) {
+        return spec.outDir.empty() ? spec.resultsRoot / (spec.name + "-" + h.substr(0, 12)) : spec.outDir;
+    };
+    fs::path dir = root ? folderOf(hash) : fs::path();
     const bool talk = spec.progress && root;
 
     // Rank 0 owns the folder: it decides what is reused and what runs, and tells the others.
@@ -264,7 +269,14 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vecto
             plan = "error " + storedError;
         }
     }
-    broadcastFromRoot(plan);
+    if (cl.distributed()) {
+        std::string message = hash + "\n" + plan;
+        broadcastFromRoot(message);
+        const auto newline = message.find('\n');
+        hash = message.substr(0, newline);
+        plan = message.substr(newline + 1);
+        dir = folderOf(hash);
+    }
     if (plan.rfind("error ", 0) == 0) throw std::runtime_error(plan.substr(6));
 
     RunSummary summary;

@@ -66,3 +66,50 @@ TEST_CASE("a sweep under mpirun -n 2 gives the single-process numbers bit for bi
     CHECK(m["samples"] == 7);
     fs::remove_all(tmp);
 }
+
+TEST_CASE("under mpirun -n 2 a stored sweep is reused and an interrupted one resumes", "[mpi]") {
+    if (!haveMpirun()) SKIP("Open MPI's mpirun is not installed");
+    const fs::path tmp = fs::temp_directory_path() / ("imc-mpi-resume-" + std::to_string(::getpid()));
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    const std::vector<std::string> sweep = {"characterize", "crossbar-mc", "--size", "5", "--samples", "6", "--seed", "9",
+                                            "--workers", "1", "--json", "--out", (tmp / "run").string()};
+    const auto one = runImc(sweep);
+    REQUIRE(one.exitCode == 0);
+    const std::string full = dataColumns(tmp / "run" / "results.csv");
+
+    auto ranks2 = [&](const std::string& log) {
+        std::string cmd = "mpirun --oversubscribe --allow-run-as-root -n 2 '" + std::string(IMC_EXE) + "'";
+        for (const auto& a : sweep) cmd += " '" + a + "'";
+        cmd += " > /dev/null 2> '" + (tmp / log).string() + "'";
+        return std::system(cmd.c_str());
+    };
+    auto text = [](const fs::path& p) {
+        std::ifstream in(p);
+        std::stringstream s;
+        s << in.rdbuf();
+        return s.str();
+    };
+    // The single-process folder is found by the ranks' key and reused as it is.
+    REQUIRE(ranks2("reuse.err") == 0);
+    CHECK(text(tmp / "reuse.err").find("reusing 6 stored results") != std::string::npos);
+
+    // Cut the table after three rows and mark the run incomplete: the ranks run the rest only.
+    {
+        std::istringstream in(text(tmp / "run" / "results.csv"));
+        std::string line, kept;
+        for (int i = 0; i < 4 && std::getline(in, line); ++i) kept += line + "\n";
+        std::ofstream(tmp / "run" / "results.csv") << kept;
+        auto m = nlohmann::json::parse(text(tmp / "run" / "manifest.json"));
+        m["complete"] = false;
+        std::ofstream(tmp / "run" / "manifest.json") << m.dump(2);
+    }
+    REQUIRE(ranks2("resume.err") == 0);
+    CHECK(text(tmp / "resume.err").find("resuming, 3 of 6 jobs already done") != std::string::npos);
+    CHECK(dataColumns(tmp / "run" / "results.csv") == full);
+    const auto m = nlohmann::json::parse(text(tmp / "run" / "manifest.json"));
+    CHECK(m["complete"] == true);
+    CHECK(m["resumed_from"] == 3);
+    CHECK(m["ran"] == 3);
+    fs::remove_all(tmp);
+}
