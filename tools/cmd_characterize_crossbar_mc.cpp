@@ -37,7 +37,9 @@ imc::cli::CommandRegistration crossbarMcCommand{
         app.add_flag("--json", o->json, "print one JSON object");
         app.callback([o] {
             o->spec.cell = variability::Distribution::lognormal(std::log(o->g_median_S), o->sigma);
-            const auto sweep = characterize::crossbarMonteCarloSweep(o->spec);
+            // Under mpirun the job list is built while MPI starts up.
+            const auto sweep =
+                characterize::buildWhileClusterStarts([&] { return characterize::crossbarMonteCarloSweep(o->spec); });
             characterize::RunSpec run;
             run.name = "crossbar-mc";
             run.outDir = o->out;

@@ -4,7 +4,9 @@
 // share with its own worker processes; rank 0 writes the results folder as rows arrive and
 // sends the finished table to every rank, so all ranks continue with the same numbers.
 // Without mpirun (or in a build without MPI) there is one rank and nothing changes.
+#include <future>
 #include <string>
+#include <utility>
 
 namespace imc::characterize {
 
@@ -20,6 +22,18 @@ const Cluster& cluster();
 
 // True when the environment says an MPI launcher started this process.
 bool launchedByMpiLauncher();
+
+// Returns build(), computed while MPI starts: under mpirun, MPI_Init mostly waits on the
+// launcher (a quarter of a second here), so `build` (a job list) runs on a helper thread
+// meanwhile and MPI is initialized on this thread, which stays the one that calls MPI.
+// Without a launcher this is just build().
+template <class Build>
+auto buildWhileClusterStarts(Build&& build) -> decltype(build()) {
+    if (!launchedByMpiLauncher()) return build();
+    auto job = std::async(std::launch::async, std::forward<Build>(build));
+    cluster();
+    return job.get();
+}
 
 // Point-to-point text messages to rank 0 on a channel, and broadcasts from it (no-ops on one rank).
 enum class Channel { Rows = 71, Versions = 72 };
