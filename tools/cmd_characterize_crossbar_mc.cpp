@@ -37,9 +37,7 @@ imc::cli::CommandRegistration crossbarMcCommand{
         app.add_flag("--json", o->json, "print one JSON object");
         app.callback([o] {
             o->spec.cell = variability::Distribution::lognormal(std::log(o->g_median_S), o->sigma);
-            // Under mpirun the job list is built while MPI starts up.
-            const auto sweep =
-                characterize::buildWhileClusterStarts([&] { return characterize::crossbarMonteCarloSweep(o->spec); });
+            const auto sweep = characterize::crossbarMonteCarloSweep(o->spec);
             characterize::RunSpec run;
             run.name = "crossbar-mc";
             run.outDir = o->out;

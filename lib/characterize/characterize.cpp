@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -153,17 +154,50 @@ std::vector<double> RunSummary::column(const std::string& name) const {
     return out;
 }
 
-std::string sweepHash(const std::vector<PlannedJob>& jobs, std::uint64_t seed) {
+namespace {
+
+// The deck text of every job of a sweep: the job's own, or built on demand (makeDeck) and kept.
+class Decks {
+public:
+    explicit Decks(const std::vector<PlannedJob>& jobs) : jobs_(jobs), built_(jobs.size()), have_(jobs.size(), 0) {}
+    std::size_t size() const { return jobs_.size(); }
+    bool onDemand(std::size_t i) const { return bool(jobs_[i].makeDeck); }
+    bool anyOnDemand() const {
+        return std::any_of(jobs_.begin(), jobs_.end(), [](const PlannedJob& j) { return bool(j.makeDeck); });
+    }
+    bool built(std::size_t i) const { return have_[i] != 0; }
+    const std::string& operator[](std::size_t i) {
+        if (!onDemand(i)) return jobs_[i].sim.deck;
+        if (!have_[i]) set(i, jobs_[i].makeDeck());
+        return built_[i];
+    }
+    void set(std::size_t i, std::string text) { built_[i] = std::move(text), have_[i] = 1; }
+
+private:
+    const std::vector<PlannedJob>& jobs_;
+    std::vector<std::string> built_;
+    std::vector<char> have_;  // not vector<bool>: threads may fill different entries
+};
+
+std::string hashOf(const std::vector<PlannedJob>& jobs, std::uint64_t seed, Decks& decks) {
     // The decks are streamed through the hash (megabytes for a large sweep), never joined.
     Sha256 h;
     h.update("seed=" + std::to_string(seed) + "\n");
-    for (const auto& j : jobs) {
-        h.update("job ").update(j.sim.id).update("\n").update(j.sim.deck).update("\n");
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const auto& j = jobs[i];
+        h.update("job ").update(j.sim.id).update("\n").update(decks[i]).update("\n");
         for (const auto& c : j.sim.preCommands) h.update("cmd ").update(c).update("\n");
         for (const auto& v : j.sim.vectors) h.update("vec ").update(v).update("\n");
         for (const auto& [k, v] : j.point) h.update("pt ").update(k).update("=").update(number(v)).update("\n");
     }
     return h.hex();
+}
+
+}  // namespace
+
+std::string sweepHash(const std::vector<PlannedJob>& jobs, std::uint64_t seed) {
+    Decks decks(jobs);
+    return hashOf(jobs, seed, decks);
 }
 
 RunSummary readResults(const fs::path& dir) {
@@ -191,22 +225,81 @@ RunSummary readResults(const fs::path& dir) {
 }
 
 namespace {
-RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
+RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, Decks& decks, const std::vector<std::string>& columns,
                            const Measure& measure, const RunSpec& spec);
+
+// Builds the decks this rank will run (job i on rank i mod size; all of them on one rank).
+// Under mpirun that happens while MPI starts, which mostly waits on the launcher: the rank is
+// then the one the launcher announced, and a deck a rank turns out to lack is built when needed.
+void buildOwnDecksWhileClusterStarts(Decks& decks) {
+    const Cluster hint = launcherCluster();
+    auto build = [&decks, hint] {
+        for (std::size_t i = std::size_t(hint.rank); i < decks.size(); i += std::size_t(hint.size))
+            if (decks.onDemand(i)) (void)decks[i];
+    };
+    if (!launchedByMpiLauncher() || !decks.anyOnDemand()) return build();
+    auto own = std::async(std::launch::async, build);
+    cluster();  // MPI starts on this thread, the one that calls it afterwards
+    own.get();
+}
+
+// Rank 0 needs every deck (the folder key, the saved decks): the others send what they built,
+// many decks to a message ("<index> <length>\n<text>" each; one message per deck costs a
+// rendezvous each), then "done".
+void gatherDecksAtRoot(Decks& decks, const Cluster& cl) {
+    constexpr std::size_t kBatch = std::size_t(64) << 20;
+    if (cl.rank != 0) {
+        std::string batch;
+        for (std::size_t i = 0; i < decks.size(); ++i) {
+            if (!decks.onDemand(i) || !decks.built(i)) continue;
+            const std::string& deck = decks[i];
+            batch += std::to_string(i) + " " + std::to_string(deck.size()) + "\n";
+            batch += deck;
+            if (batch.size() >= kBatch) sendToRoot(batch, Channel::Decks), batch.clear();
+        }
+        if (!batch.empty()) sendToRoot(batch, Channel::Decks);
+        sendToRoot("done", Channel::Decks);
+        return;
+    }
+    for (int finished = 0; finished < cl.size - 1;) {
+        std::string text;
+        receiveAtRoot(text, true, Channel::Decks);
+        if (text == "done") {
+            ++finished;
+            continue;
+        }
+        for (std::size_t at = 0; at < text.size();) {
+            const auto newline = text.find('\n', at);
+            std::istringstream head(text.substr(at, newline == std::string::npos ? 0 : newline - at));
+            std::size_t i = 0, length = 0;
+            if (!(head >> i >> length) || i >= decks.size() || newline + 1 + length > text.size())
+                throw std::runtime_error("malformed deck message from another rank");
+            if (!decks.built(i)) decks.set(i, text.substr(newline + 1, length));
+            at = newline + 1 + length;
+        }
+    }
+}
 }  // namespace
 
 RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
                     const Measure& measure, const RunSpec& spec) {
-    if (!cluster().distributed()) return runSweepOnRanks(jobs, columns, measure, spec);
+    auto run = [&] {
+        Decks decks(jobs);
+        buildOwnDecksWhileClusterStarts(decks);
+        return runSweepOnRanks(jobs, decks, columns, measure, spec);
+    };
+    if (!launchedByMpiLauncher()) return run();
     try {
-        return runSweepOnRanks(jobs, columns, measure, spec);
+        return run();
     } catch (const std::exception& e) {
-        abortAllRanks(e.what());
+        // One rank's error would leave the others waiting in a collective call.
+        if (cluster().distributed()) abortAllRanks(e.what());
+        throw;
     }
 }
 
 namespace {
-RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vector<std::string>& columns,
+RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, Decks& decks, const std::vector<std::string>& columns,
                            const Measure& measure, const RunSpec& spec) {
     if (jobs.empty()) throw std::invalid_argument("sweep " + spec.name + ": no jobs");
     const Cluster& cl = cluster();
@@ -226,7 +319,8 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vecto
 
     // The folder's key. Rank 0 alone hashes (every deck of the sweep) and sends the key with
     // its plan; the other ranks have the same job list and need only the result.
-    std::string hash = root ? sweepHash(jobs, spec.seed) : std::string();
+    if (cl.distributed() && decks.anyOnDemand()) gatherDecksAtRoot(decks, cl);
+    std::string hash = root ? hashOf(jobs, spec.seed, decks) : std::string();
     auto folderOf = [&](const std::string& h) {
         return spec.outDir.empty() ? spec.resultsRoot / (spec.name + "-" + h.substr(0, 12)) : spec.outDir;
     };
@@ -306,9 +400,9 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vecto
             writeAtomically(dir / "manifest.json", manifest.dump(2) + "\n");
             if (spec.saveDecks) {
                 fs::create_directories(dir / "decks");
-                for (const auto& j : jobs) {
-                    const fs::path p = dir / "decks" / (j.sim.id + ".cir");
-                    if (!fs::exists(p)) writeAtomically(p, j.sim.deck);
+                for (std::size_t i = 0; i < jobs.size(); ++i) {
+                    const fs::path p = dir / "decks" / (jobs[i].sim.id + ".cir");
+                    if (!fs::exists(p)) writeAtomically(p, decks[i]);
                 }
             }
             if (talk && summary.reused)
@@ -327,7 +421,10 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, const std::vecto
         std::vector<spice::SimJob> mine;
         std::vector<std::size_t> mineIndex;
         for (std::size_t k = 0; k < todo.size(); ++k)
-            if (int(k % std::size_t(cl.size)) == cl.rank) mine.push_back(jobs[todo[k]].sim), mineIndex.push_back(todo[k]);
+            if (int(k % std::size_t(cl.size)) == cl.rank) {
+                mine.push_back(jobs[todo[k]].sim), mineIndex.push_back(todo[k]);
+                if (decks.onDemand(todo[k])) mine.back().deck = decks[todo[k]];
+            }
 
         const auto t0 = std::chrono::steady_clock::now();
         const auto header = splitCsvLine(layout.header());

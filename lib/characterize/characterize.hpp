@@ -21,6 +21,11 @@ namespace imc::characterize {
 struct PlannedJob {
     spice::SimJob sim;
     std::vector<std::pair<std::string, double>> point;
+    // When set, the deck is built on demand and sim.deck is left empty: under MPI each rank
+    // builds only its share (job i on rank i mod size, while MPI starts) and rank 0, which
+    // needs every deck for the folder key and the saved decks, receives the others' share.
+    // For job lists whose deck text is the expensive part (a crossbar's ten thousand cards).
+    std::function<std::string()> makeDeck;
 };
 
 // Measurement: named numbers from one finished job (pure; may throw to mark the row failed).
@@ -66,7 +71,8 @@ RunSummary runSweep(const std::vector<PlannedJob>& jobs, const std::vector<std::
 // Reads a results folder written by runSweep (manifest + CSV).
 RunSummary readResults(const std::filesystem::path& dir);
 
-// The hash that keys a sweep: every deck, pre-command and vector list, in job order, and the seed.
+// The hash that keys a sweep: every deck, pre-command and vector list, in job order, and the seed
+// (decks built on demand are built for it).
 std::string sweepHash(const std::vector<PlannedJob>& jobs, std::uint64_t seed);
 
 // A progress printer for long runs: done/total, failures, elapsed, ETA; one line on stderr,

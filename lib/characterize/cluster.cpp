@@ -25,6 +25,16 @@ bool launchedByMpiLauncher() {
     return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
 }
 
+Cluster launcherCluster() {
+    Cluster c;
+    if (!launchedByMpiLauncher()) return c;
+    c.rank = envInt("OMPI_COMM_WORLD_RANK", envInt("PMI_RANK", 0));
+    c.size = envInt("OMPI_COMM_WORLD_SIZE", envInt("PMI_SIZE", 1));
+    c.localSize = envInt("OMPI_COMM_WORLD_LOCAL_SIZE", envInt("MPI_LOCALNRANKS", 1));
+    if (c.size < 1 || c.rank < 0 || c.rank >= c.size) c = Cluster{};
+    return c;
+}
+
 const Cluster& cluster() {
     static const Cluster c = [] {
         Cluster c;

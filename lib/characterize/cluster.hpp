@@ -1,12 +1,11 @@
 #pragma once
 // Runs across machines: when imc is launched by `mpirun`, every rank executes the same command
-// and each sweep's jobs are split across ranks (job i on rank i mod size). Each rank runs its
-// share with its own worker processes; rank 0 writes the results folder as rows arrive and
-// sends the finished table to every rank, so all ranks continue with the same numbers.
+// and each sweep's jobs are split across ranks (job i on rank i mod size). Each rank builds the
+// decks of its share while MPI starts and runs them with its own worker processes; rank 0,
+// which gets every deck, keys and writes the results folder as rows arrive and sends the
+// finished table to every rank, so all ranks continue with the same numbers.
 // Without mpirun (or in a build without MPI) there is one rank and nothing changes.
-#include <future>
 #include <string>
-#include <utility>
 
 namespace imc::characterize {
 
@@ -23,20 +22,13 @@ const Cluster& cluster();
 // True when the environment says an MPI launcher started this process.
 bool launchedByMpiLauncher();
 
-// Returns build(), computed while MPI starts: under mpirun, MPI_Init mostly waits on the
-// launcher (a quarter of a second here), so `build` (a job list) runs on a helper thread
-// meanwhile and MPI is initialized on this thread, which stays the one that calls MPI.
-// Without a launcher this is just build().
-template <class Build>
-auto buildWhileClusterStarts(Build&& build) -> decltype(build()) {
-    if (!launchedByMpiLauncher()) return build();
-    auto job = std::async(std::launch::async, std::forward<Build>(build));
-    cluster();
-    return job.get();
-}
+// The rank and size the launcher announced in the environment, readable before MPI starts
+// (Open MPI and MPICH-style launchers); {0, 1} when it did not say. A hint for work done
+// while MPI starts up: cluster() has the real values.
+Cluster launcherCluster();
 
 // Point-to-point text messages to rank 0 on a channel, and broadcasts from it (no-ops on one rank).
-enum class Channel { Rows = 71, Versions = 72 };
+enum class Channel { Rows = 71, Versions = 72, Decks = 73 };
 void sendToRoot(const std::string& text, Channel channel = Channel::Rows);
 // Receives one message sent with sendToRoot; when block is false returns false if none waits.
 bool receiveAtRoot(std::string& text, bool block, Channel channel = Channel::Rows);

@@ -32,7 +32,10 @@ CrossbarMcSweep crossbarMonteCarloSweep(const CrossbarMcSpec& s) {
         logMean->push_back(sumLog / double(n * n));
         PlannedJob job;
         job.sim.id = "crossbar" + std::to_string(n) + "x" + std::to_string(n) + "_s" + std::to_string(sample);
-        job.sim.deck = netlist::writeDeck(circuits::buildResistiveCrossbar(spec));
+        // The deck text (n^2 cells, 2n^2 wires) is most of the cost: built by the rank that needs it.
+        job.makeDeck = [cells = std::make_shared<const circuits::CrossbarSpec>(std::move(spec))] {
+            return netlist::writeDeck(circuits::buildResistiveCrossbar(*cells));
+        };
         for (int j = 0; j < n; ++j) job.sim.vectors.push_back(circuits::columnCurrentVector(j));
         job.point = {{"sample", sample}};
         sweep.jobs.push_back(std::move(job));

@@ -94,6 +94,33 @@ TEST_CASE("the sweep hash is the SHA-256 of the sweep's text, as results folders
     CHECK(characterize::sweepHash(jobs, 4) != characterize::sweepHash(jobs, 3));
 }
 
+TEST_CASE("decks built on demand key, save and run as decks given", "[characterize]") {
+    const auto given = dividerSweep(6, 4);
+    auto onDemand = given;
+    for (auto& j : onDemand) j.makeDeck = [deck = j.sim.deck] { return deck; }, j.sim.deck.clear();
+    CHECK(characterize::sweepHash(onDemand, 6) == characterize::sweepHash(given, 6));
+    characterize::RunSpec spec;
+    spec.name = "divider";
+    spec.seed = 6;
+    spec.workers = 2;
+    spec.progress = false;
+    spec.outDir = freshDir("given");
+    const auto a = characterize::runSweep(given, {"vout_V"}, measureOut, spec);
+    spec.outDir = freshDir("on-demand");
+    const auto b = characterize::runSweep(onDemand, {"vout_V"}, measureOut, spec);
+    CHECK(b.failed == 0);
+    CHECK(a.netlistHash == b.netlistHash);
+    CHECK(a.column("vout_V") == b.column("vout_V"));
+    for (const auto& j : given) {
+        std::ifstream in(b.dir / "decks" / (j.sim.id + ".cir"));
+        std::stringstream text;
+        text << in.rdbuf();
+        CHECK(text.str() == j.sim.deck);
+    }
+    fs::remove_all(a.dir);
+    fs::remove_all(b.dir);
+}
+
 TEST_CASE("a sweep writes a self-describing results folder", "[characterize]") {
     auto jobs = dividerSweep(4, 6);
     jobs[3].sim.deck = "broken\nR1 a\n.op\n.end\n";  // a failing sample does not stop the run
