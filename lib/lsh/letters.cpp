@@ -3,6 +3,7 @@
 // buckets a random projection gives (memristor crossbar, ideal Gaussian, passive array).
 #include "lsh/lsh.hpp"
 
+#include "nn/optimizer.hpp"
 #include "nn/random.hpp"
 
 #include <algorithm>
@@ -135,26 +136,6 @@ double trainSequence(const Parameters& p, const std::vector<int>& letters, const
     return loss;
 }
 
-struct AdamW {
-    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
-    Parameters m, v;
-    int step = 0;
-
-    explicit AdamW(Parameters& p) : m(zerosLike(p)), v(zerosLike(p)) {}
-
-    void update(Parameters& p, Parameters& g, double learningRate, double weightDecay) {
-        ++step;
-        auto params = p.all(), grads = g.all(), first = m.all(), second = v.all();
-        const double c1 = 1 - std::pow(beta1, step), c2 = 1 - std::pow(beta2, step);
-        for (std::size_t t = 0; t < params.size(); ++t) {
-            *first[t] = beta1 * *first[t] + (1 - beta1) * *grads[t];
-            *second[t] = beta2 * *second[t] + (1 - beta2) * grads[t]->cwiseProduct(*grads[t]);
-            if (Parameters::decays(t)) *params[t] *= 1 - learningRate * weightDecay;
-            *params[t] -= learningRate * ((*first[t] / c1).array() / ((*second[t] / c2).array().sqrt() + epsilon)).matrix();
-        }
-    }
-};
-
 // excludeSelf: the Reformer rule, a token sees itself only when nothing else is in its buckets.
 Dense sameBucketMask(const std::vector<std::vector<int>>& bucketsPerRound, int length, bool excludeSelf) {
     Dense mask = Dense::Zero(length, length);
@@ -183,7 +164,17 @@ struct TrainedModel {
 TrainedModel trainLetters(const LettersOptions& o) {
     TrainedModel model{initialParameters(o.hidden, o.seed * 2 + 1)};
     Parameters& p = model.parameters;
-    AdamW optimizer(p);
+    // Warmup over 100 steps on top of a cosine decay to a tenth over the whole run.
+    nn::LearningRateSchedule schedule;
+    schedule.peak = o.learningRate;
+    schedule.warmupSteps = 100;
+    schedule.decayStart = 0;
+    schedule.decaySteps = o.trainSteps - 1;
+    schedule.minFraction = 0.1;
+    schedule.ramp = nn::LearningRateSchedule::Ramp::Fraction;
+    nn::AdamW<double> optimizer;
+    optimizer.decay = nn::AdamW<double>::Decay::ShrinkFirst;
+    Parameters firstMoment = zerosLike(p), secondMoment = zerosLike(p);
     nn::Rng data(o.seed * 2 + 2);
     nn::Rng projections(o.seed * 2 + 3);
     double smoothedLoss = 0;
@@ -207,11 +198,12 @@ TrainedModel trainLetters(const LettersOptions& o) {
                                    : sameBucketMask({hashBuckets(codesOf(codes, letters) * r)}, length, o.excludeSelf);
             loss += trainSequence(p, letters, mask, 1.0 / tokens, grads);
         }
-        // Warmup, then cosine decay to a tenth.
-        const double progress = double(step) / std::max(1, o.trainSteps - 1);
-        const double warm = std::min(1.0, (step + 1) / 100.0);
-        const double rate = o.learningRate * warm * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * progress)));
-        optimizer.update(p, grads, rate, o.weightDecay);
+        const double rate = schedule.at<double>(step);
+        optimizer.step();
+        auto params = p.all(), gradients = grads.all(), first = firstMoment.all(), second = secondMoment.all();
+        for (std::size_t t = 0; t < params.size(); ++t)
+            optimizer.update(params[t]->array(), gradients[t]->array(), first[t]->array(), second[t]->array(), rate,
+                             Parameters::decays(t) ? o.weightDecay : 0.0);
         smoothedLoss = step == 0 ? loss / tokens : 0.98 * smoothedLoss + 0.02 * loss / tokens;
     }
     model.finalLoss = smoothedLoss;

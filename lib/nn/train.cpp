@@ -1,6 +1,7 @@
 // Training (AdamW), evaluation and sampling on top of Transformer and Decoder.
 #include "nn/nn.hpp"
 #include "nn/ops.hpp"
+#include "nn/optimizer.hpp"
 #include "nn/random.hpp"
 
 #include <algorithm>
@@ -18,12 +19,15 @@ double secondsSince(Clock::time_point start) {
 }
 
 // Linear warmup, then cosine decay to minFraction * peak at the last step.
-float learningRateAt(int step, const TrainOptions& o) {
-    if (step < o.warmupSteps) return o.learningRate * static_cast<float>(step + 1) / static_cast<float>(o.warmupSteps);
-    const int decaySteps = std::max(1, o.steps - o.warmupSteps);
-    const double progress = std::min(1.0, double(step - o.warmupSteps) / decaySteps);
-    const double cosine = 0.5 * (1.0 + std::cos(3.141592653589793 * progress));
-    return static_cast<float>(o.learningRate * (o.minLearningRateFraction + (1.0 - o.minLearningRateFraction) * cosine));
+LearningRateSchedule scheduleOf(const TrainOptions& o) {
+    LearningRateSchedule schedule;
+    schedule.peak = o.learningRate;
+    schedule.warmupSteps = o.warmupSteps;
+    schedule.decayStart = o.warmupSteps;
+    schedule.decaySteps = o.steps - o.warmupSteps;
+    schedule.minFraction = o.minLearningRateFraction;
+    schedule.ramp = LearningRateSchedule::Ramp::Product;
+    return schedule;
 }
 
 }  // namespace
@@ -71,6 +75,11 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
     auto params = model.weights.named();
     auto gradTensors = grads.named(), firstTensors = firstMoment.named(), secondTensors = secondMoment.named();
 
+    const LearningRateSchedule schedule = scheduleOf(options);
+    AdamW<float> optimizer;
+    optimizer.beta1 = options.beta1;
+    optimizer.beta2 = options.beta2;
+    optimizer.decay = AdamW<float>::Decay::InStep;
     Rng rng(options.seed ^ 0x5EED5EED5EEDull);
     std::vector<int> inputs(static_cast<std::size_t>(batch) * seqLen), targets(inputs.size());
     TrainResult result;
@@ -89,19 +98,13 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
         for (auto& g : gradTensors) squaredNorm += double(g.tensor->squaredNorm());
         const float gradNorm = static_cast<float>(std::sqrt(squaredNorm));
         const float clip = gradNorm > options.gradClip ? options.gradClip / gradNorm : 1.0f;
-        const float lr = learningRateAt(step, options);
-        const float correction1 = 1.0f - std::pow(options.beta1, float(step + 1));
-        const float correction2 = 1.0f - std::pow(options.beta2, float(step + 1));
+        const float lr = schedule.at<float>(step);
+        optimizer.step();
         for (std::size_t i = 0; i < params.size(); ++i) {
-            auto p = params[i].tensor->array();
-            const auto g = gradTensors[i].tensor->array() * clip;
-            auto m = firstTensors[i].tensor->array();
-            auto v = secondTensors[i].tensor->array();
-            m = options.beta1 * m + (1.0f - options.beta1) * g;
-            v = options.beta2 * v + (1.0f - options.beta2) * g.square();
             // Decoupled decay (AdamW), on matrices only: biases and norms are not shrunk.
             const float decay = params[i].isVector ? 0.0f : options.weightDecay;
-            p -= lr * ((m / correction1) / ((v / correction2).sqrt() + 1e-8f) + decay * p);
+            optimizer.update(params[i].tensor->array(), gradTensors[i].tensor->array() * clip,
+                             firstTensors[i].tensor->array(), secondTensors[i].tensor->array(), lr, decay);
         }
         result.losses.push_back(loss);
 
