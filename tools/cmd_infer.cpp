@@ -49,6 +49,7 @@ struct InferArgs {
     int linearSteps = 1000, nonlinearSteps = 300, scratchSteps = 1000;
     float learningRate = 1e-3f;
     // --workload letters
+    std::string task = "same";
     std::string rp = "memristor";
     int rounds = 1;
     int buckets = 2;
@@ -73,6 +74,7 @@ bool parseOnOff(const std::string& value, const char* option) {
 
 void runLetters(const InferArgs& args) {
     imc::lsh::LettersOptions options;
+    options.task = args.task;
     if (!args.attention.empty()) options.attention = args.attention;
     options.rp = args.rp;
     options.rounds = args.rounds;
@@ -81,6 +83,7 @@ void runLetters(const InferArgs& args) {
     options.seed = args.seed;
     const nlohmann::json result = imc::lsh::runLettersWorkload(options);
     std::printf("%s\n", args.json ? result.dump().c_str() : result.dump(2).c_str());
+    if (!args.json && result.contains("round_counts")) std::printf("%s", imc::lsh::lettersSummary(result).c_str());
 }
 
 imc::nn::GainCellBackendOptions gainCellOptions(const InferArgs& args, int layers) {
@@ -336,6 +339,7 @@ const imc::cli::CommandRegistration registration{
             ->capture_default_str();
         app.add_option("--learning-rate", args->learningRate, "With --retrain: peak fine-tuning learning rate")
             ->capture_default_str();
+        app.add_option("--task", args->task, "letters: same | previous (see imc lsh letters)")->capture_default_str();
         app.add_option("--rp", args->rp, "letters: random projection gaussian | memristor | passive")
             ->capture_default_str();
         app.add_option("--rounds", args->rounds, "letters: hashing rounds")->capture_default_str();

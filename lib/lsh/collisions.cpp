@@ -75,8 +75,9 @@ double collisionFrequency(const std::string& family, int dim, double theta_rad, 
 }
 
 nlohmann::json runCollisionStatistics(const CollisionOptions& options) {
-    const MemristorOptions memristor = options.fitsPath.empty() ? MemristorOptions{MemristorOptions::paperHrsFit()}
-                                                                : MemristorOptions::fromFitsFile(options.fitsPath);
+    const std::string fitsPath = options.fitsPath.empty() ? defaultMemristorFitsPath() : options.fitsPath;
+    const MemristorOptions memristor = fitsPath.empty() ? MemristorOptions{MemristorOptions::paperHrsFit()}
+                                                        : MemristorOptions::fromFitsFile(fitsPath);
     const PassiveOptions passive;
     nlohmann::json rows = nlohmann::json::array();
     double worstGaussian = 0, worstMemristor = 0, worstPassive = 0;
@@ -102,8 +103,8 @@ nlohmann::json runCollisionStatistics(const CollisionOptions& options) {
             {"dim", options.dim},
             {"pairs_per_angle", options.pairs},
             {"theory", "1 - theta/pi (random hyperplane)"},
-            {"memristor_fit", memristor.conductanceFit.description.empty() ? options.fitsPath
-                                                                           : memristor.conductanceFit.description},
+            {"memristor_fits", fitsPath.empty() ? "paper HRS statistics (MemristorOptions::paperHrsFit)" : fitsPath},
+            {"memristor_fit", memristor.conductanceFit.description},
             {"max_abs_deviation", {{"gaussian", worstGaussian}, {"memristor", worstMemristor}, {"passive", worstPassive}}},
             {"standard_error_at_half", standardError},
             {"note", "fresh R per pair for gaussian and memristor; passive arrays serve 50 pairs each and see "

@@ -253,17 +253,49 @@ void registerLshBackend(const LshOptions& options);
 
 // ================================================================ workloads
 
-// Letter shift ("xdcz" -> "yeda"): embedding 26 x 64, one head, W_Q = W_K: 64 x 16 with Q = K =
-// (X W_Q > 0) binarized (straight-through in training), W_V: 64 x 16, then a ReLU feed-forward
-// layer and a linear layer to 26 logits. No residual path: a position sees its letter only through
-// attention, which is what makes the hashing matter. Attention is bidirectional within the
-// sequence, self included, restricted to keys of the query's bucket (union over rounds).
+// The shipped cycle-to-cycle memristor fit (fits/memristor-c2c.json, model lognormal-cycle), the
+// default of every memristor workload; empty when the file is not there (then the workloads fall
+// back to MemristorOptions::paperHrsFit and say so on stderr).
+std::string defaultMemristorFitsPath();
+
+// How often the key a query needs shares the query's bucket. For each query i with
+// neededKey[i] >= 0: round r hits when bucketsPerRound[r][i] == bucketsPerRound[r][neededKey[i]];
+// unionHits[R - 1] counts the queries hit in at least one of rounds 0..R-1 (the union of rounds
+// the paper attends to), roundHits[r] and jointHits[r * rounds + s] the single and joint hits.
+struct NeededKeyRecall {
+    int rounds = 0;
+    long queries = 0;
+    std::vector<long> unionHits, roundHits, jointHits;
+
+    NeededKeyRecall() = default;
+    explicit NeededKeyRecall(int roundCount);
+    // bucketsPerRound: >= rounds rounds of [L] buckets; neededKey: [L], -1 where nothing is needed.
+    void add(const std::vector<std::vector<int>>& bucketsPerRound, const std::vector<int>& neededKey);
+    double recall(int roundCount) const;   // unionHits[R - 1] / queries
+    double roundRecall(int round) const;   // roundHits[r] / queries
+    // Mean phi coefficient of the per-query hit indicators over all pairs of rounds (0 when
+    // undefined): how far the rounds are from independent draws for the same pairs.
+    double roundCorrelation() const;
+};
+
+// Letter shift, two tasks. "same" ("xdcz" -> "yeda", the paper's literal description): the
+// target at t is the successor of the letter at t; attention is bidirectional within the sequence,
+// self included. "previous" ("xdcz" -> "?yed", scored for t >= 1): the successor of the letter at
+// t - 1; learned positional embeddings (so a letter's code differs by position), causal mask and
+// the Reformer self rule, trained with full attention. Both: embedding 26 x 64, one head, W_Q = W_K:
+// 64 x 16 with Q = K = (X W_Q > 0) binarized (straight-through in training), W_V: 64 x 16, then a
+// ReLU feed-forward layer and a linear layer to 26 logits. No residual path: a position sees
+// letters only through attention, restricted at test to keys of the query's bucket (union over
+// rounds).
 struct LettersOptions {
+    std::string task = "same";      // same | previous
     std::string attention = "lsh";  // lsh | ideal (full attention at test)
     std::string rp = "memristor";   // gaussian | memristor | passive
     int rounds = 1;
     int buckets = 2;
-    std::string fitsPath;  // memristor or passive fits file; empty: MemristorOptions::paperHrsFit / defaults
+    // memristor or passive fits file; empty: defaultMemristorFitsPath() for memristor, the
+    // PassiveOptions defaults for passive
+    std::string fitsPath;
     int minLength = 3, maxLength = 6;
     int trainSteps = 3000;
     int batch = 32;
@@ -272,15 +304,22 @@ struct LettersOptions {
     int hidden = 64;
     // Training: "lsh" draws a fresh Gaussian R (one round, `buckets` buckets) per minibatch so the
     // model learns to decode within buckets of any hyperplane; "full" trains with full attention.
-    std::string trainAttention = "lsh";
-    // true: the Reformer self rule (a token attends to itself only when it has no other target),
-    // in training and test; false: self included, as the paper's letter model.
-    bool excludeSelf = false;
+    // Empty: lsh for "same", full for "previous".
+    std::string trainAttention;
+    // allow | exclude (the Reformer rule: a token attends to itself only when it has no other
+    // target), in training and test. Empty: allow for "same", exclude for "previous".
+    std::string self;
     int testSequences = 2000;
-    int arrays = 10;  // independent crossbars (or R draws) tested; "accuracy" is the first one
+    int arrays = 20;  // independent crossbars (or R draws) tested; "accuracy" is the first one
     std::uint64_t seed = 1;
 };
+// Also reports, for every round count 1..max(rounds, 4) over the arrays: token and sequence
+// accuracy, needed-key recall (NeededKeyRecall), the independent-rounds prediction
+// 1 - (1 - r1)^R, the correlation between rounds, and the paper's numbers beside ours.
 nlohmann::json runLettersWorkload(const LettersOptions& options);
+// A few lines of text from runLettersWorkload's result: accuracy and needed-key recall per round
+// count (mean +- std over the arrays) beside the paper's 72 % and +12 %.
+std::string lettersSummary(const nlohmann::json& result);
 
 // The table of the paper comparison: rounds 1..maxRounds x bucket counts, memristor and Gaussian
 // RP, full attention beside them, plus the intra/inter-bucket cosine similarities.
@@ -298,7 +337,7 @@ struct CollisionOptions {
     int dim = 16;
     int pairs = 20000;
     std::vector<double> anglesDeg{0, 15, 30, 45, 60, 75, 90, 105, 120, 135, 150, 165, 180};
-    std::string fitsPath;  // memristor conductance fit; empty: MemristorOptions::paperHrsFit
+    std::string fitsPath;  // memristor conductance fit; empty: defaultMemristorFitsPath()
     std::uint64_t seed = 1;
 };
 nlohmann::json runCollisionStatistics(const CollisionOptions& options);
