@@ -75,9 +75,7 @@ double collisionFrequency(const std::string& family, int dim, double theta_rad, 
 }
 
 nlohmann::json runCollisionStatistics(const CollisionOptions& options) {
-    const std::string fitsPath = options.fitsPath.empty() ? defaultMemristorFitsPath() : options.fitsPath;
-    const MemristorOptions memristor = fitsPath.empty() ? MemristorOptions{MemristorOptions::paperHrsFit()}
-                                                        : MemristorOptions::fromFitsFile(fitsPath);
+    const MemristorOptions memristor = memristorOptionsFor(options.fitsPath);
     const PassiveOptions passive;
     nlohmann::json rows = nlohmann::json::array();
     double worstGaussian = 0, worstMemristor = 0, worstPassive = 0;
@@ -103,7 +101,7 @@ nlohmann::json runCollisionStatistics(const CollisionOptions& options) {
             {"dim", options.dim},
             {"pairs_per_angle", options.pairs},
             {"theory", "1 - theta/pi (random hyperplane)"},
-            {"memristor_fits", fitsPath.empty() ? "paper HRS statistics (MemristorOptions::paperHrsFit)" : fitsPath},
+            {"memristor_fits", memristorFitsLabel(options.fitsPath)},
             {"memristor_fit", memristor.conductanceFit.description},
             {"max_abs_deviation", {{"gaussian", worstGaussian}, {"memristor", worstMemristor}, {"passive", worstPassive}}},
             {"standard_error_at_half", standardError},

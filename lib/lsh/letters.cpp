@@ -403,7 +403,7 @@ std::unique_ptr<HashFamily> testFamily(const LettersOptions& o, const std::strin
     spec.rounds = rounds;
     spec.seed = o.seed * 1000 + 17 + std::uint64_t(array);  // one physical array (or R draw) per index
     spec.fitsPath = o.fitsPath;
-    if (rp == "memristor" && o.fitsPath.empty()) spec.memristor = MemristorOptions{MemristorOptions::paperHrsFit()};
+    if (rp == "memristor") spec.memristor = memristorOptionsFor(o.fitsPath);
     return makeHashFamily(spec, kCode);
 }
 
@@ -459,12 +459,6 @@ void validate(const LettersOptions& o) {
                                     std::to_string(o.minLength) + ")");
 }
 
-// The memristor workloads default to the shipped cycle-to-cycle fit.
-LettersOptions withDefaultFits(LettersOptions o, bool usesMemristor) {
-    if (o.fitsPath.empty() && usesMemristor) o.fitsPath = defaultMemristorFitsPath();
-    return o;
-}
-
 std::string trainingDescription(const Setup& setup) {
     return setup.trainAttention == "lsh" ? "software Gaussian RP-LSH, 1 round, a fresh R per minibatch"
                                          : "full attention";
@@ -508,8 +502,7 @@ nlohmann::json figure5(const LettersOptions& o) {
     for (Eigen::Index i = 0; i < randomVectors.size(); ++i) randomVectors.data()[i] = rng.uniform() < 0.5 ? 1 : 0;
     nlohmann::json trials = nlohmann::json::array();
     for (int trial = 1; trial <= 4; ++trial) {
-        MemristorOptions memristor{MemristorOptions::paperHrsFit()};
-        if (!o.fitsPath.empty()) memristor = MemristorOptions::fromFitsFile(o.fitsPath);
+        MemristorOptions memristor = memristorOptionsFor(o.fitsPath);
         memristor.firstCycle = trial;
         const auto hardware = makeMemristorFamily(kCode, 2, 1, memristor, o.seed + 100 + trial);
         const auto software = makeGaussianFamily(kCode, 2, 1, o.seed + 200 + trial);
@@ -607,9 +600,8 @@ nlohmann::json roundCountTable(const LettersOptions& o, const Setup& setup, cons
 
 }  // namespace
 
-nlohmann::json runLettersWorkload(const LettersOptions& options) {
-    validate(options);
-    const LettersOptions o = withDefaultFits(options, options.attention == "lsh" && options.rp == "memristor");
+nlohmann::json runLettersWorkload(const LettersOptions& o) {
+    validate(o);
     const Setup setup = setupOf(o);
     const TrainedModel model = trainLetters(o, setup);
     const TestSet test = makeTestSet(o);
@@ -645,9 +637,7 @@ nlohmann::json runLettersWorkload(const LettersOptions& options) {
     }
     const auto firstFamily = testFamily(o, o.rp, o.buckets, o.rounds, 0);
     result["rp"] = o.rp;
-    result["fits"] = o.fitsPath.empty() ? (o.rp == "memristor" ? "paper HRS statistics (MemristorOptions::paperHrsFit)"
-                                                               : "defaults")
-                                        : o.fitsPath;
+    result["fits"] = o.rp == "memristor" ? memristorFitsLabel(o.fitsPath) : o.fitsPath.empty() ? "defaults" : o.fitsPath;
     result["accuracy"] = first.tokenAccuracy;
     result["sequence_accuracy"] = first.sequenceAccuracy;
     result["arrays"] = {{"count", o.arrays}};
@@ -694,7 +684,7 @@ std::string lettersSummary(const nlohmann::json& result) {
 }
 
 nlohmann::json runLettersSweep(const LettersSweepOptions& options) {
-    LettersOptions o = withDefaultFits(options.base, true);
+    LettersOptions o = options.base;
     o.attention = "lsh";
     validate(o);
     const Setup setup = setupOf(o);
@@ -734,7 +724,7 @@ nlohmann::json runLettersSweep(const LettersSweepOptions& options) {
             {"arrays_per_point", o.arrays},
             {"test_sequences", o.testSequences},
             {"sequence_lengths", {o.minLength, o.maxLength}},
-            {"fits", o.fitsPath.empty() ? "paper HRS statistics (MemristorOptions::paperHrsFit)" : o.fitsPath},
+            {"fits", memristorFitsLabel(o.fitsPath)},
             {"training", {{"steps", o.trainSteps}, {"attention", trainingDescription(setup) + (setup.trainAttention == "lsh" ? ", same bucket count as the test" : "")}}},
             {"combination", "union of the rounds' buckets (paper)"},
             {"exclude_self", setup.excludeSelf},

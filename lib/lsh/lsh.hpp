@@ -257,6 +257,11 @@ void registerLshBackend(const LshOptions& options);
 // default of every memristor workload; empty when the file is not there (then the workloads fall
 // back to MemristorOptions::paperHrsFit and say so on stderr).
 std::string defaultMemristorFitsPath();
+// The memristor model of a workload: fitsPath (empty: the resolved default) read with
+// MemristorOptions::fromFitsFile, or the paper's HRS statistics when there is no file at all.
+MemristorOptions memristorOptionsFor(const std::string& fitsPath);
+// What memristorOptionsFor(fitsPath) used, for a report.
+std::string memristorFitsLabel(const std::string& fitsPath);
 
 // How often the key a query needs shares the query's bucket. For each query i with
 // neededKey[i] >= 0: round r hits when bucketsPerRound[r][i] == bucketsPerRound[r][neededKey[i]];

@@ -1,4 +1,5 @@
-// Where the memristor workloads find the shipped characterization fits.
+// Where the memristor workloads find their fits: the given file, the shipped characterization,
+// or the paper's HRS statistics.
 #include "lsh/lsh.hpp"
 
 #include <cstdio>
@@ -15,6 +16,16 @@ std::string defaultMemristorFitsPath() {
         std::fprintf(stderr, "imc: note: %s is missing; using the paper's HRS statistics\n", shipped.string().c_str());
     });
     return "";
+}
+
+MemristorOptions memristorOptionsFor(const std::string& fitsPath) {
+    const std::string path = fitsPath.empty() ? defaultMemristorFitsPath() : fitsPath;
+    return path.empty() ? MemristorOptions{MemristorOptions::paperHrsFit()} : MemristorOptions::fromFitsFile(path);
+}
+
+std::string memristorFitsLabel(const std::string& fitsPath) {
+    const std::string path = fitsPath.empty() ? defaultMemristorFitsPath() : fitsPath;
+    return path.empty() ? "paper HRS statistics (MemristorOptions::paperHrsFit)" : path;
 }
 
 }  // namespace imc::lsh
