@@ -1,4 +1,5 @@
 #include "nn/nn.hpp"
+#include "nn/optimizer.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -58,4 +59,43 @@ TEST_CASE("a tiny model overfits a tiny text, deterministically") {
     const std::string continuation = generate(first, *backend, "on the mat. the cat", greedy);
     INFO("continuation: " << continuation);
     CHECK(continuation.rfind(" sat on the mat", 0) == 0);
+}
+
+TEST_CASE("learning-rate schedule and AdamW steps match their closed forms", "[train][optimizer]") {
+    LearningRateSchedule lm;  // ramp, then cosine over the rest (the language model)
+    lm.peak = 1e-2;
+    lm.warmupSteps = 10;
+    lm.decayStart = 10;
+    lm.decaySteps = 90;
+    lm.minFraction = 0.1;
+    CHECK(std::abs(lm.at<double>(0) - 1e-3) < 1e-15);
+    CHECK(std::abs(lm.at<double>(9) - 1e-2) < 1e-15);
+    CHECK(std::abs(lm.at<double>(55) - 1e-2 * (0.1 + 0.9 * 0.5)) < 1e-15);  // half way: cos = 0
+    CHECK(std::abs(lm.at<double>(100) - 1e-3) < 1e-15);
+    CHECK(std::abs(lm.at<double>(500) - 1e-3) < 1e-15);
+    LearningRateSchedule letters = lm;  // cosine over the whole run, ramp on top
+    letters.decayStart = 0;
+    letters.decaySteps = 100;
+    letters.ramp = LearningRateSchedule::Ramp::Fraction;
+    const double cosine = 0.5 * (1 + std::cos(3.141592653589793 * 0.04));
+    CHECK(std::abs(letters.at<double>(4) - 1e-2 * 0.5 * (0.1 + 0.9 * cosine)) < 1e-15);
+
+    // Two steps with gradients g1, g2 from the paper's recursion, written out by hand.
+    const double lr = 0.1, decay = 0.5, b1 = 0.9, b2 = 0.999, g1 = 2.0, g2 = -1.0, p0 = 1.0;
+    const double m1 = (1 - b1) * g1, v1 = (1 - b2) * g1 * g1;
+    const double m2 = b1 * m1 + (1 - b1) * g2, v2 = b2 * v1 + (1 - b2) * g2 * g2;
+    const double adam1 = (m1 / (1 - b1)) / (std::sqrt(v1 / (1 - b2)) + 1e-8);
+    const double adam2 = (m2 / (1 - b1 * b1)) / (std::sqrt(v2 / (1 - b2 * b2)) + 1e-8);
+    for (const auto form : {AdamW<double>::Decay::InStep, AdamW<double>::Decay::ShrinkFirst}) {
+        AdamW<double> optimizer;
+        optimizer.decay = form;
+        Eigen::ArrayXd p = Eigen::ArrayXd::Constant(1, p0), m = Eigen::ArrayXd::Zero(1), v = Eigen::ArrayXd::Zero(1);
+        double expected = p0;
+        for (const auto [g, adam] : {std::pair{g1, adam1}, std::pair{g2, adam2}}) {
+            optimizer.step();
+            optimizer.update(p, Eigen::ArrayXd::Constant(1, g), m, v, lr, decay);
+            expected = expected - lr * adam - lr * decay * expected;  // decoupled decay
+        }
+        CHECK(std::abs(p[0] - expected) < 1e-12);
+    }
 }
