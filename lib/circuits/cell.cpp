@@ -129,7 +129,7 @@ CellSpec cellFromFile(const fs::path& file, const std::string& subckt, const std
 
 fs::path modelsDir() { return fs::path(IMC_SOURCE_DIR) / "netlists" / "models"; }
 
-std::vector<std::string> builtinCellNames() { return {"gaincell", "selfsel", "ohmic", "passive0t1r", "c2p_relu", "c2p_signed"}; }
+std::vector<std::string> builtinCellNames() { return {"gaincell", "selfsel", "ohmic", "passive0t1r", "c2p_relu", "c2p_signed", "rram1t1r"}; }
 
 CellSpec builtinCell(const std::string& name) {
     const auto m = modelsDir();
@@ -143,6 +143,8 @@ CellSpec builtinCell(const std::string& name) {
     if (name == "ohmic") return cellFromFile(m / "memristor" / "ohmic.lib", "ohmic", {{"top", "top"}, {"bottom", "bot"}});
     if (name == "passive0t1r")
         return cellFromFile(m / "memristor" / "passive0t1r.lib", "passive0t1r", {{"top", "top"}, {"bottom", "bot"}});
+    if (name == "rram1t1r")
+        return cellFromFile(m / "rram" / "rram1t1r.sub", "rram1t1r", {{"bl", "bl"}, {"wl", "wl"}, {"sl", "sl"}}, {card});
     if (name == "c2p_relu")
         return cellFromFile(m / "gaincell" / "c2p.sub", "c2p_relu",
                             {{"in", "in"}, {"out", "out"}, {"outb", "outb"}, {"conv", "conv"}, {"rst", "rst"}, {"vdd", "vdd"},

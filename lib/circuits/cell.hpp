@@ -58,7 +58,7 @@ CellSpec cellFromFile(const std::filesystem::path& file, const std::string& subc
 
 // imc's own cells, from netlists/models/ of the source tree.
 std::filesystem::path modelsDir();
-CellSpec builtinCell(const std::string& name);  // "gaincell", "selfsel", "ohmic", "passive0t1r", "c2p_relu", "c2p_signed"
+CellSpec builtinCell(const std::string& name);  // "gaincell", "selfsel", "ohmic", "passive0t1r", "c2p_relu", "c2p_signed", "rram1t1r"
 std::vector<std::string> builtinCellNames();
 
 }  // namespace imc::circuits
