@@ -133,6 +133,7 @@ const std::map<std::string, Kind>& kinds() {
         {"gaincell", {&testbench::gainCellRoles, &testbench::runGainCell}},
         {"charge-to-pulse", {&testbench::chargeToPulseRoles, &testbench::runChargeToPulse, &testbench::chargeToPulseOptionalRoles}},
         {"array", {&testbench::gainCellRoles, &testbench::runGainCellArray}},
+        {"multilevel-cell", {&testbench::multiLevelCellRoles, &testbench::runMultiLevelCell}},
     };
     return k;
 }

@@ -26,4 +26,10 @@ std::vector<std::string> chargeToPulseOptionalRoles();
 // (auto|full|columns), fits_dir (holding a gaincell-poly fit). Fits "gaincell-array".
 JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options);
 
+// Multi-level resistive cell (testbench_rram.cpp). Roles: bl, wl, sl. Settings as RramLevelsSpec
+// (levels, conductance_param, R_on_Ohm, on_off, read_V, rows, ...) and "variability", each source
+// with its "source". Fits "rram-levels".
+JobOutcome runMultiLevelCell(const Job& job, const JobRunOptions& options);
+std::vector<std::string> multiLevelCellRoles();
+
 }  // namespace imc::characterize::testbench

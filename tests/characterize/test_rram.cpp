@@ -2,12 +2,14 @@
 // bisection of the series circuit on ngspice's own I-V of the access nMOS, a nodal solve of the
 // column with resistors for transistors, closed forms of the variability draws, and the error-rate
 // functions of lib/fit applied to the written fits.
+#include "characterize/job.hpp"
 #include "characterize/rram.hpp"
 #include "fit/fit.hpp"
 #include "fit/level_errors.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <Eigen/Dense>
 #include <unistd.h>
@@ -218,4 +220,38 @@ TEST_CASE("rram-levels fits: per-level reads, error rates and the column ADC, th
     CHECK(f.coefficient("adc_clip_rate") >= 0);
     // The least-squares ADC step lies below the isolated-device step: the wires' IR drop.
     CHECK(rep.adcColumn.lsb_A < rep.adcDevice.lsb_A);
+}
+
+TEST_CASE("a multilevel-cell job runs a user's cell the same path as the builtin command", "[characterize][rram][spice][job]") {
+    const fs::path models = circuits::modelsDir();
+    nlohmann::json doc = nlohmann::json::parse(R"({
+      "format": "imc-job", "version": 1, "name": "mlc_job",
+      "cell": {"subckt": "rram1t1r", "ports": {"bl": "bl", "wl": "wl", "sl": "sl"}},
+      "testbench": {"kind": "multilevel-cell", "levels": 4, "devices_per_level": 24, "devices_per_job": 24,
+                    "column_reads": 4, "columns_per_job": 4,
+                    "variability": {"program_and_verify": {"sigma": 0.1, "window_lsb": 0.1, "iteration_cap": 20, "source": "test"},
+                                    "relaxation": {"model": "wan2022", "retention": "1day", "source": "test"},
+                                    "read_noise": {"std_rel_G_on": 0.01, "source": "test"},
+                                    "access_mismatch": {"param": "dvt", "source": "test"}}},
+      "montecarlo": {"seed": 3}, "fits": ["rram-levels"]})");
+    doc["cell"]["netlist"] = (models / "rram" / "rram1t1r.sub").string();
+    doc["cell"]["includes"] = {(models / "ptm-32nm-hp.pm").string()};
+    const fs::path dir = fs::temp_directory_path() / ("imc-test-rram-job-" + std::to_string(::getpid()));
+    const auto job = characterize::parseJob(doc, dir / "job.json");
+    const auto outcome = characterize::runJob(job, {dir / "job", 2, true, false});
+    REQUIRE(outcome.fitFiles.size() == 1);
+    const auto f = fit::readFit(outcome.fitFiles[0].string());
+
+    auto spec = characterize::defaultRramSpec(4);
+    spec.devicesPerLevel = 24, spec.devicesPerJob = 24, spec.columnReads = 4, spec.columnsPerJob = 4, spec.seed = 3;
+    const auto rep = characterize::runRramLevels(spec, tempRun("job-reference"));
+    CHECK(f.coefficient("G_mean_2_S") == rep.level[2].mean_S);
+    CHECK(f.coefficient("ber") == rep.ber);
+    CHECK(f.coefficient("adc_clip_rate") == rep.adcColumn.clipRate);
+
+    // Every variability source must say where its numbers come from.
+    doc["testbench"]["variability"]["read_noise"].erase("source");
+    const auto unstated = characterize::parseJob(doc, dir / "job.json");
+    CHECK_THROWS_WITH(characterize::runJob(unstated, {dir / "job2", 2, true, false}),
+                      Catch::Matchers::ContainsSubstring("testbench.variability.read_noise") && Catch::Matchers::ContainsSubstring("source"));
 }
