@@ -21,7 +21,7 @@ imc::cli::CommandRegistration rramCommand{
     "1T1R RRAM cell, SLC and 2-bit MLC: per-level reads and 64-row columns with an ADC -> fits/rram-slc.json, rram-mlc.json",
     [](CLI::App& app) {
         struct Options {
-            int devices = 2048, rows = 64, columns = 256, workers = 0;
+            int devices = 4096, rows = 64, columns = 512, workers = 0;
             double wire_Ohm = 1.0, inputDensity = 0.5;
             std::string retention = "1day", fitsDir = "fits", results;
             std::uint64_t seed = 1;
