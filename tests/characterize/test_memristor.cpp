@@ -3,6 +3,7 @@
 // hand computations, and the documented parameters.
 #include "characterize/memristor.hpp"
 #include "fit/fit.hpp"
+#include "temp_run.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
@@ -19,16 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-characterize::RunSpec tempRun(const std::string& name) {
-    characterize::RunSpec r;
-    r.name = name;
-    r.outDir = fs::temp_directory_path() / ("imc-test-memristor-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(r.outDir);
-    r.workers = 2;
-    r.progress = false;
-    r.force = true;
-    return r;
-}
+characterize::RunSpec tempRun(const std::string& name) { return ::tempRun("memristor", name); }
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include "characterize/job.hpp"
 #include "characterize/rram.hpp"
 #include "fit/fit.hpp"
+#include "temp_run.hpp"
 #include "fit/level_errors.hpp"
 
 #include <catch2/catch_test_macros.hpp>
@@ -26,16 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-characterize::RunSpec tempRun(const std::string& name) {
-    characterize::RunSpec r;
-    r.name = name;
-    r.outDir = fs::temp_directory_path() / ("imc-test-rram-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(r.outDir);
-    r.workers = 2;
-    r.progress = false;
-    r.force = true;
-    return r;
-}
+characterize::RunSpec tempRun(const std::string& name) { return ::tempRun("rram", name); }
 
 characterize::PlannedJob job(const std::string& id, const netlist::Circuit& c, std::vector<std::string> vectors) {
     characterize::PlannedJob j;
