@@ -149,6 +149,36 @@ TEST_CASE("exported lognormal conductances draw per instance from the fitted dis
     CHECK(std::abs(std::log(G1) - mu) < 5 * sigma);
 }
 
+TEST_CASE("exported cycle-dependent and Gaussian conductances draw with the fitted spread", "[export][spice][memristor]") {
+    TempDir t("mc2");
+    const fs::path lib = t.dir / "all.lib";
+    std::ofstream(lib) << exporter::exportFits(exporter::loadFits(fs::path(IMC_SOURCE_DIR) / "fits"), exporter::Format::SpiceModel);
+    const fit::FitRecord c2c = fit::readFit(shippedFit("memristor-c2c.json").string());
+    const fit::FitRecord diff = fit::readFit(shippedFit("memristor-diff-gaussian.json").string());
+    const int n = 300;
+    std::string deck = "cycle and gaussian draws\n.include " + lib.string() + "\n.option seed=11\n";
+    spice::SimJob job{"draws2", "", {}, {}, 0};
+    for (int k = 0; k < n; ++k) {
+        const std::string K = std::to_string(k);
+        deck += "VC" + K + " c" + K + " 0 1\nXC" + K + " c" + K + " 0 imc_memristor_c2c cycle=100\n";
+        deck += "VD" + K + " d" + K + " 0 1\nXD" + K + " d" + K + " 0 imc_memristor_diff_gaussian\n";
+        job.vectors.push_back("i(vc" + K + ")"), job.vectors.push_back("i(vd" + K + ")");
+    }
+    job.deck = deck + ".op\n.end\n";
+    const auto r = runOne(job);
+    double mc = 0, mc2 = 0, md = 0, md2 = 0;
+    for (int k = 0; k < n; ++k) {
+        const double lnG = std::log(-r.vec("i(vc" + std::to_string(k) + ")")(0)), dG = -r.vec("i(vd" + std::to_string(k) + ")")(0);
+        mc += lnG / n, mc2 += lnG * lnG / n, md += dG / n, md2 += dG * dG / n;
+    }
+    // sigma at cycle 100: sigma_0 + 2 sigma_per_decade
+    const double s100 = c2c.coefficient("sigma_0") + 2 * c2c.coefficient("sigma_per_decade"), sd = diff.coefficient("std");
+    CHECK_THAT(mc, WithinAbs(c2c.coefficient("mu"), 4 * s100 / std::sqrt(double(n))));
+    CHECK_THAT(std::sqrt(mc2 - mc * mc), WithinAbs(s100, 4 * s100 / std::sqrt(2.0 * n)));
+    CHECK_THAT(md, WithinAbs(diff.coefficient("mean"), 4 * sd / std::sqrt(double(n))));
+    CHECK_THAT(std::sqrt(md2 - md * md), WithinAbs(sd, 4 * sd / std::sqrt(2.0 * n)));
+}
+
 TEST_CASE("spice-model names the file and the model it cannot express", "[export]") {
     fit::FitRecord r;
     r.model = "passive-0t1r";
