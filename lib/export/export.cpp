@@ -39,11 +39,11 @@ std::vector<fit::FitRecord> loadFits(const fs::path& p) {
 std::string exportFits(const std::vector<fit::FitRecord>& records, Format format) {
     if (records.empty()) throw ExportError("no fits records to export");
     if (format == Format::SpiceModel) {
-        if (records.size() == 1) return "* imc export --to spice-model (ngspice 46)\n" + spiceModel(records.front()) + ".end\n";
+        if (records.size() == 1) return "* imc export --to spice-model (ngspice 46)\n" + spiceModel(records.front());
         std::string s = "* imc export --to spice-model (ngspice 46): " + std::to_string(records.size()) + " fits records\n";
         for (const auto& r : records)
             s += spiceExpressible(r) ? spiceModel(r) : "* ---- " + r.source + " (model '" + r.model + "'): no subcircuit, skipped\n";
-        return s + ".end\n";
+        return s;
     }
     if (records.size() != 1) {
         std::string names;

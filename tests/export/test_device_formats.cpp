@@ -171,3 +171,14 @@ TEST_CASE("device formats name the file and the model they cannot express", "[ex
     CHECK_THROWS_WITH(exporter::exportFits({three}, exporter::Format::NeuroSim), ContainsSubstring("2^k"));
     CHECK_THROWS_WITH(exporter::exportFits({mlc(), hrs}, exporter::Format::CrossSim), ContainsSubstring("one device"));
 }
+
+TEST_CASE("the README's example file reads as the four states of the fixture", "[export]") {
+    const auto d = exporter::deviceStates(fit::readFit(std::string(IMC_SOURCE_DIR) + "/tests/export/data/rram-mlc-example.json"));
+    REQUIRE(d.states.size() == 4);
+    for (int k = 0; k < 4; ++k) {
+        CHECK(d.states[std::size_t(k)].G_mean_S == kMean[k]);
+        CHECK(d.states[std::size_t(k)].G_std_S == kStd[k]);
+    }
+    CHECK(d.read_V == 0.2);
+    CHECK(d.time_s == 3600.0);
+}

@@ -80,7 +80,7 @@ TEST_CASE("the exported gain cell in the 8x8 array matches the C++ polynomial to
     const auto res = characterize::characterizeArray(a, quiet(t.dir / "out"));
     const double chargeErr = res.report.at("charge_max_err_fs").get<double>();
     INFO(res.report.dump(1));
-    WARN("charge " << chargeErr << " pulse qk " << res.report.at("qk").at("max_err_fs") << " pv " << res.report.at("pv").at("max_err_fs") << " rmse " << res.report.at("rmse_fs"));
+    INFO("qk wall " << res.report.at("qk").at("wall_s") << " pv wall " << res.report.at("pv").at("wall_s") << " charge " << chargeErr << " pulse qk " << res.report.at("qk").at("max_err_fs") << " pv " << res.report.at("pv").at("max_err_fs") << " rmse " << res.report.at("rmse_fs"));
     // Bit-line charge of every column of both arrays (16 columns, full scale S_sat of each
     // readout) against sum_i S(Q_i, K_ij) of the fit: the cell model itself.
     CHECK(chargeErr < 1e-3);
