@@ -53,6 +53,18 @@ void requireStates(const DeviceStates& d, std::size_t atLeast, const char* forma
                           " conductance states (" + why + "); this model describes " + std::to_string(d.states.size()));
 }
 
+// log2 of the number of states (at least 2, a power of two), for cellBit / cell_bits.
+int bitsPerCell(const DeviceStates& d, const char* format, const char* why) {
+    requireStates(d, 2, format, why);
+    const std::size_t n = d.states.size();
+    if ((n & (n - 1)) != 0)
+        throw ExportError(where(d.source, d.model) + ": " + format + " stores bits per cell, so it needs 2^k states; this model has " +
+                          std::to_string(n));
+    int bits = 0;
+    while ((std::size_t(1) << bits) < n) ++bits;
+    return bits;
+}
+
 }  // namespace
 
 DeviceStates deviceStates(const fit::FitRecord& r) {
@@ -92,12 +104,8 @@ DeviceStates deviceStates(const fit::FitRecord& r) {
 // --vari (one relative device-to-device sigma), NeuroSIM/Param.cpp resistanceOn/resistanceOff and
 // readVoltage. The table gives every state; the header the values NeuroSim takes.
 std::string neurosimTable(const DeviceStates& d) {
-    requireStates(d, 2, "neurosim", "on/off ratio and cellBit");
+    const int bits = bitsPerCell(d, "neurosim", "on/off ratio and cellBit");
     const std::size_t n = d.states.size();
-    if ((n & (n - 1)) != 0)
-        throw ExportError(where(d.source, d.model) + ": neurosim's cellBit needs 2^k states; this model has " + std::to_string(n));
-    int bits = 0;
-    while ((std::size_t(1) << bits) < n) ++bits;
     double vari = 0;
     for (const auto& s : d.states) vari = std::max(vari, s.G_std_S / s.G_mean_S);
     const double gOn = d.states.back().G_mean_S, gOff = d.states.front().G_mean_S;
@@ -121,12 +129,8 @@ std::string neurosimTable(const DeviceStates& d) {
 // (magnitude = sigma / G_target) or NormalIndependentDevice (magnitude = sigma / G_max),
 // whichever predicts the states' sigma better. The fitted spread includes read noise.
 std::string crosssimDeviceJson(const DeviceStates& d) {
-    requireStates(d, 2, "crosssim", "Rmin and Rmax");
+    const int bits = bitsPerCell(d, "crosssim", "Rmin and Rmax");
     const std::size_t n = d.states.size();
-    if ((n & (n - 1)) != 0)
-        throw ExportError(where(d.source, d.model) + ": crosssim's cell_bits needs 2^k states; this model has " + std::to_string(n));
-    int bits = 0;
-    while ((std::size_t(1) << bits) < n) ++bits;
     const double gMax = d.states.back().G_mean_S;
     double prop = 0, indep = 0;
     for (const auto& s : d.states) prop += s.G_std_S / s.G_mean_S / double(n), indep += s.G_std_S / gMax / double(n);
