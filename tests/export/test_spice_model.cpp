@@ -128,9 +128,9 @@ TEST_CASE("exported lognormal conductances draw per instance from the fitted dis
     std::string deck = "lognormal draws\n.include " + lib.string() + "\n.option seed=7\n";
     spice::SimJob job{"draws", "", {}, {}, 0};
     for (int k = 0; k < n; ++k) {
-        deck += "V" + std::to_string(k) + " a" + std::to_string(k) + " 0 3\nX" + std::to_string(k) + " a" + std::to_string(k) +
-                " 0 imc_memristor_hrs_lognormal\n";
-        job.vectors.push_back("i(v" + std::to_string(k) + ")");
+        const std::string K = std::to_string(k);
+        deck += "V" + K + " a" + K + " 0 3\nX" + K + " a" + K + " 0 imc_memristor_hrs_lognormal\n";
+        job.vectors.push_back("i(v" + K + ")");
     }
     deck += "R1 b 0 {1/imc_memristor_hrs_lognormal_draw}\nVB b 0 3\n.op\n.end\n";
     job.vectors.push_back("i(vb)");
