@@ -70,12 +70,14 @@ std::string gainCell(const fit::FitRecord& r) {
     std::string s = header(r);
     s += "* I(bl -> vss) = g(pwm) * S/Q, K = v(sn): the fitted charge per pulse time as a current while the\n"
          "* PWM word line is high (g = v(pwm)/vhi, clamped to [0, 1]); the write gate is a switch of\n"
-         "* conductance Gw to the storage capacitor Cs while we is high. No leakage (see the retention fit).\n";
+         "* conductance Gw to the storage capacitor Cs while we is high. The storage node decays towards Vinf\n"
+         "* with time constant tau (default: none; the retention fit's .param cards give the fitted values).\n";
     if (perPower)
         s += "* Per-power form D_i: valid at V_in = " + formatSI(r.coefficient("V_in")) +
              " V only (the vdd port does not enter the current).\n";
-    s += std::string(".subckt ") + kGainCellSubckt + " wbl we web pwm pwmb bl vdd vss\n+ Cs=200f Gw=1m vhi=0.9\n";
+    s += std::string(".subckt ") + kGainCellSubckt + " wbl we web pwm pwmb bl vdd vss\n+ Cs=200f Gw=1m vhi=0.9 tau=1e30 Vinf=0.45\n";
     s += "CSN sn vss {Cs}\nRSN sn vss 1e15\n";
+    s += "BL sn vss I = {Cs/tau}*(v(sn,vss)-{Vinf})\n";
     s += "BW wbl sn I = {Gw}*v(wbl,sn)*min(max(v(we,vss)/{vhi},0),1)\n";
     s += "BR bl vss I = min(max(v(pwm,vss)/{vhi},0),1)*" + gainCellCurrent(r) + "\n";
     s += std::string(".ends ") + kGainCellSubckt + "\n";
@@ -149,6 +151,16 @@ std::string conductance(const fit::FitRecord& r, const std::string& prefix) {
     return s;
 }
 
+// The storage-node decay V(t) = V_inf + (V0 - V_inf) exp(-t / tau) as parameters of imc_gaincell.
+std::string retention(const fit::FitRecord& r, const std::string& prefix) {
+    std::string s = header(r);
+    s += ".param " + prefix + "_tau_s=" + formatSI(r.coefficient("tau_s")) + " " + prefix + "_V_inf_V=" + formatSI(r.coefficient("V_inf_V")) +
+         "\n";
+    s += "* use: X... " + std::string(kGainCellSubckt) + " tau={" + prefix + "_tau_s} Vinf={" + prefix +
+         "_V_inf_V} (the decay starts from the written K, not from the fit's V0)\n";
+    return s;
+}
+
 // "memristor-hrs-lognormal.json" -> "imc_memristor_hrs_lognormal"
 std::string subcktNameOf(const fit::FitRecord& r) {
     std::string stem = r.source.empty() ? r.model : std::filesystem::path(r.source).stem().string();
@@ -161,7 +173,7 @@ std::string subcktNameOf(const fit::FitRecord& r) {
 
 bool spiceExpressible(const fit::FitRecord& r) {
     static const char* models[] = {"gaincell-poly", "c2p-relu", "hardsigmoid", "c2p-signed", "hardsigmoid-signed",
-                                   "lognormal", "gaussian", "lognormal-cycle"};
+                                   "lognormal", "gaussian", "lognormal-cycle", "retention"};
     for (const char* m : models)
         if (r.model == m) return true;
     return false;
@@ -172,8 +184,9 @@ std::string spiceModel(const fit::FitRecord& r) {
     if (r.model == "c2p-relu" || r.model == "hardsigmoid") return readout(r, false);
     if (r.model == "c2p-signed" || r.model == "hardsigmoid-signed") return readout(r, true);
     if (r.model == "lognormal" || r.model == "gaussian" || r.model == "lognormal-cycle") return conductance(r, subcktNameOf(r));
+    if (r.model == "retention") return retention(r, subcktNameOf(r));
     throw ExportError(where(r) + ": spice-model has no subcircuit for this model (it writes gaincell-poly, c2p-relu, "
-                      "c2p-signed, hardsigmoid, hardsigmoid-signed, lognormal, gaussian, lognormal-cycle)");
+                      "c2p-signed, hardsigmoid, hardsigmoid-signed, lognormal, gaussian, lognormal-cycle, retention)");
 }
 
 }  // namespace imc::exporter

@@ -179,6 +179,28 @@ TEST_CASE("exported cycle-dependent and Gaussian conductances draw with the fitt
     CHECK_THAT(std::sqrt(md2 - md * md), WithinAbs(sd, 4 * sd / std::sqrt(2.0 * n)));
 }
 
+TEST_CASE("the exported gain cell with the retention parameters decays as the retention fit", "[export][spice][retention]") {
+    TempDir t("ret");
+    const fs::path lib = t.dir / "all.lib";
+    std::ofstream(lib) << exporter::exportFits(exporter::loadFits(fs::path(IMC_SOURCE_DIR) / "fits"), exporter::Format::SpiceModel);
+    const fit::FitRecord ret = fit::readFit(shippedFit("retention.json").string());
+    const double tau = ret.coefficient("tau_s"), vinf = ret.coefficient("V_inf_V"), tw = 11e-9;
+    spice::SimJob job{"retention", "", {"time", "v(x1.sn)"}, {}, 0};
+    job.deck = "retention of the exported cell\n.include " + lib.string() +
+               "\nVW wbl 0 0.9\nVE we 0 pulse(0 0.9 1n 20p 20p 10n 1)\nVP pwm 0 0\nVB bl 0 0.45\nVD vdd 0 0.9\n"
+               "X1 wbl we 0 pwm 0 bl vdd 0 imc_gaincell tau={imc_retention_tau_s} Vinf={imc_retention_V_inf_V}\n"
+               ".tran 1u 3m 0 2u\n.end\n";
+    const auto r = runOne(job);
+    const Eigen::VectorXd time = r.vec("time"), v = r.vec("v(x1.sn)");
+    for (const double after : {0.5 * tau, tau, 2 * tau}) {
+        Eigen::Index k = 0;
+        while (k + 1 < time.size() && time(k + 1) < tw + after) ++k;
+        const double f = (tw + after - time(k)) / (time(k + 1) - time(k)), got = v(k) + f * (v(k + 1) - v(k));
+        // V(t) = V_inf + (K - V_inf) exp(-t / tau), K = 0.9 V written
+        CHECK_THAT(got, WithinAbs(vinf + (0.9 - vinf) * std::exp(-after / tau), 2e-3));
+    }
+}
+
 TEST_CASE("spice-model names the file and the model it cannot express", "[export]") {
     fit::FitRecord r;
     r.model = "passive-0t1r";
