@@ -101,25 +101,29 @@ DeviceStates deviceStates(const fit::FitRecord& r) {
 }
 
 // NeuroSim (DNN_NeuroSim V1.4, Inference_pytorch): inference.py reads --cellBit, --onoffratio and
-// --vari (one relative device-to-device sigma), NeuroSIM/Param.cpp resistanceOn/resistanceOff and
-// readVoltage. The table gives every state; the header the values NeuroSim takes.
+// --vari, NeuroSIM/Param.cpp resistanceOn/resistanceOff and readVoltage. NeuroSim multiplies each
+// weight digit w by 1 + N(0, vari), so a state's vari is G_std / (G_mean - G_mean_0) (w = 0 gets
+// none); the header gives their RMS over states 1.. and the table every state.
 std::string neurosimTable(const DeviceStates& d) {
     const int bits = bitsPerCell(d, "neurosim", "on/off ratio and cellBit");
     const std::size_t n = d.states.size();
-    double vari = 0;
-    for (const auto& s : d.states) vari = std::max(vari, s.G_std_S / s.G_mean_S);
-    const double gOn = d.states.back().G_mean_S, gOff = d.states.front().G_mean_S;
+    const double g0 = d.states.front().G_mean_S;
+    auto vari = [&](const DeviceState& st) { return st.G_std_S / (st.G_mean_S - g0); };
+    double ms = 0;
+    for (std::size_t k = 1; k < n; ++k) ms += vari(d.states[k]) * vari(d.states[k]) / double(n - 1);
+    const double gOn = d.states.back().G_mean_S;
     std::string s = "# imc export --to neurosim: " + where(d.source, d.model) + "\n";
-    s += "# DNN_NeuroSim V1.4 inference.py: --cellBit " + std::to_string(bits) + " --onoffratio " + shortest(gOn / gOff) +
-         " --vari " + shortest(vari) + "\n";
-    s += "# NeuroSIM/Param.cpp: resistanceOn = " + shortest(1 / gOn) + "; resistanceOff = " + shortest(1 / gOff) + ";";
+    s += "# DNN_NeuroSim V1.4 inference.py: --cellBit " + std::to_string(bits) + " --onoffratio " + shortest(gOn / g0) +
+         " --vari " + shortest(std::sqrt(ms)) + "\n";
+    s += "# NeuroSIM/Param.cpp: resistanceOn = " + shortest(1 / gOn) + "; resistanceOff = " + shortest(1 / g0) + ";";
     if (d.read_V) s += " readVoltage = " + shortest(*d.read_V) + ";";
-    s += "\n# --vari is the largest per-state std/mean (NeuroSim applies one relative sigma to every state)\n";
-    s += "state,G_mean_S,G_std_S,std_over_mean,R_mean_ohm\n";
+    s += "\n# vari of state k >= 1: G_std / (G_mean_k - G_mean_0) (NeuroSim scales the weight digit by 1 + N(0, vari));\n"
+         "# --vari is their RMS. State 0's spread is additive (G_std_0), which NeuroSim has no term for.\n";
+    s += "state,G_mean_S,G_std_S,std_over_mean,R_mean_ohm,vari\n";
     for (std::size_t k = 0; k < n; ++k) {
         const auto& st = d.states[k];
         s += std::to_string(k) + "," + shortest(st.G_mean_S) + "," + shortest(st.G_std_S) + "," + shortest(st.G_std_S / st.G_mean_S) +
-             "," + shortest(1 / st.G_mean_S) + "\n";
+             "," + shortest(1 / st.G_mean_S) + "," + (k == 0 ? std::string("0") : shortest(vari(st))) + "\n";
     }
     return s;
 }

@@ -161,6 +161,26 @@ std::string retention(const fit::FitRecord& r, const std::string& prefix) {
     return s;
 }
 
+// rram-levels: per-level Gaussian conductances, one subcircuit with the level as its parameter.
+// A draw below 0 S is clamped to 0 (level 0's spread can exceed its mean).
+std::string rramLevels(const fit::FitRecord& r, const std::string& prefix) {
+    const int n = int(std::lround(r.coefficient("levels")));
+    std::string s = header(r), params = ".param", mean, sd;
+    for (int k = n - 1; k >= 0; --k) {
+        const std::string K = std::to_string(k);
+        params += " " + prefix + "_G_mean_" + K + "=" + formatSI(r.coefficient("G_mean_" + K + "_S")) + " " + prefix + "_G_std_" + K + "=" +
+                  formatSI(r.coefficient("G_std_" + K + "_S"));
+        mean = k == n - 1 ? prefix + "_G_mean_" + K : "(level==" + K + " ? " + prefix + "_G_mean_" + K + " : " + mean + ")";
+        sd = k == n - 1 ? prefix + "_G_std_" + K : "(level==" + K + " ? " + prefix + "_G_std_" + K + " : " + sd + ")";
+    }
+    s += params + "\n";
+    s += "* level k (0.." + std::to_string(n - 1) + ") reads G ~ Normal(G_mean_k, G_std_k) in S at the fit's read voltage, clamped at 0;\n"
+         "* one draw per instance: X... a b " + prefix + " level=k\n";
+    s += ".subckt " + prefix + " a b level=0\n.param gm={" + mean + "} gs={" + sd + "}\n.param g={max(agauss(gm,gs,1),0)}\n";
+    s += "G1 a b a b {g}\n.ends " + prefix + "\n";
+    return s;
+}
+
 // "memristor-hrs-lognormal.json" -> "imc_memristor_hrs_lognormal"
 std::string subcktNameOf(const fit::FitRecord& r) {
     std::string stem = r.source.empty() ? r.model : std::filesystem::path(r.source).stem().string();
@@ -173,7 +193,7 @@ std::string subcktNameOf(const fit::FitRecord& r) {
 
 bool spiceExpressible(const fit::FitRecord& r) {
     static const char* models[] = {"gaincell-poly", "c2p-relu", "hardsigmoid", "c2p-signed", "hardsigmoid-signed",
-                                   "lognormal", "gaussian", "lognormal-cycle", "retention"};
+                                   "lognormal", "gaussian", "lognormal-cycle", "retention", "rram-levels"};
     for (const char* m : models)
         if (r.model == m) return true;
     return false;
@@ -185,8 +205,9 @@ std::string spiceModel(const fit::FitRecord& r) {
     if (r.model == "c2p-signed" || r.model == "hardsigmoid-signed") return readout(r, true);
     if (r.model == "lognormal" || r.model == "gaussian" || r.model == "lognormal-cycle") return conductance(r, subcktNameOf(r));
     if (r.model == "retention") return retention(r, subcktNameOf(r));
+    if (r.model == "rram-levels") return rramLevels(r, subcktNameOf(r));
     throw ExportError(where(r) + ": spice-model has no subcircuit for this model (it writes gaincell-poly, c2p-relu, "
-                      "c2p-signed, hardsigmoid, hardsigmoid-signed, lognormal, gaussian, lognormal-cycle, retention)");
+                      "c2p-signed, hardsigmoid, hardsigmoid-signed, lognormal, gaussian, lognormal-cycle, retention, rram-levels)");
 }
 
 }  // namespace imc::exporter

@@ -10,6 +10,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -62,18 +63,23 @@ TEST_CASE("neurosim: the per-state table and the cellBit / onoffratio / vari Neu
         else if (header.empty()) header = splitCsv(line);
         else rows.push_back(splitCsv(line));
     }
-    REQUIRE(header == std::vector<std::string>{"state", "G_mean_S", "G_std_S", "std_over_mean", "R_mean_ohm"});
+    REQUIRE(header == std::vector<std::string>{"state", "G_mean_S", "G_std_S", "std_over_mean", "R_mean_ohm", "vari"});
     REQUIRE(rows.size() == 4);
-    double vari = 0;
+    double ms = 0;
     for (int k = 0; k < 4; ++k) {
-        REQUIRE(rows[k].size() == 5);
+        REQUIRE(rows[k].size() == 6);
         CHECK(std::stoi(rows[k][0]) == k);
         CHECK(std::stod(rows[k][1]) == kMean[k]);
         CHECK(std::stod(rows[k][2]) == kStd[k]);
         CHECK_THAT(std::stod(rows[k][3]), WithinRel(kStd[k] / kMean[k], 1e-12));
         CHECK_THAT(std::stod(rows[k][4]), WithinRel(1 / kMean[k], 1e-12));
-        vari = std::max(vari, kStd[k] / kMean[k]);
+        // NeuroSim's noise is relative to the weight digit: sigma_G = vari (G_k - G_0)
+        const double v = k == 0 ? 0.0 : kStd[k] / (kMean[k] - kMean[0]);
+        CHECK_THAT(std::stod(rows[k][5]), WithinAbs(v, 1e-15));
+        ms += v * v / 3;
     }
+    const double vari = std::sqrt(ms);  // 1.2/10, 1.9/22, 3.1/35 -> 0.0995
+    CHECK_THAT(vari, WithinAbs(0.0995, 1e-4));
     // inference.py's argument names and meaning: cellBit bits per cell, onoffratio Gmax/Gmin, vari relative sigma
     std::smatch m;
     REQUIRE(std::regex_search(args, m, std::regex("--cellBit (\\d+) --onoffratio ([0-9.eE+-]+) --vari ([0-9.eE+-]+)")));
@@ -172,13 +178,26 @@ TEST_CASE("device formats name the file and the model they cannot express", "[ex
     CHECK_THROWS_WITH(exporter::exportFits({mlc(), hrs}, exporter::Format::CrossSim), ContainsSubstring("one device"));
 }
 
-TEST_CASE("the README's example file reads as the four states of the fixture", "[export]") {
-    const auto d = exporter::deviceStates(fit::readFit(std::string(IMC_SOURCE_DIR) + "/tests/export/data/rram-mlc-example.json"));
-    REQUIRE(d.states.size() == 4);
-    for (int k = 0; k < 4; ++k) {
-        CHECK(d.states[std::size_t(k)].G_mean_S == kMean[k]);
-        CHECK(d.states[std::size_t(k)].G_std_S == kStd[k]);
+TEST_CASE("the shipped RRAM fits export their levels to CrossSim and NeuroSim", "[export]") {
+    for (const char* name : {"rram-slc.json", "rram-mlc.json"}) {
+        const fit::FitRecord rec = fit::readFit(std::string(IMC_SOURCE_DIR) + "/fits/" + name);
+        const int levels = int(rec.coefficient("levels"));
+        const double g0 = rec.coefficient("G_mean_0_S"), gTop = rec.coefficient("G_mean_" + std::to_string(levels - 1) + "_S");
+        const auto dev = nlohmann::json::parse(exporter::exportFits({rec}, exporter::Format::CrossSim))["xbar"]["device"];
+        INFO(name);
+        CHECK(dev["cell_bits"].get<double>() == rec.coefficient("bits_per_cell"));
+        CHECK_THAT(dev["Rmin"].get<double>(), WithinRel(1 / gTop, 1e-12));
+        CHECK_THAT(dev["Rmax"].get<double>(), WithinRel(1 / g0, 1e-12));
+        CHECK(dev["Vread"].get<double>() == rec.coefficient("read_V"));
+        std::stringstream in(exporter::exportFits({rec}, exporter::Format::NeuroSim));
+        int rows = 0;
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty() && std::isdigit(static_cast<unsigned char>(line[0]))) {
+                const auto f = splitCsv(line);
+                CHECK(std::stod(f[1]) == rec.coefficient("G_mean_" + f[0] + "_S"));
+                CHECK(std::stod(f[2]) == rec.coefficient("G_std_" + f[0] + "_S"));
+                ++rows;
+            }
+        CHECK(rows == levels);
     }
-    CHECK(d.read_V == 0.2);
-    CHECK(d.time_s == 3600.0);
 }

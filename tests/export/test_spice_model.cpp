@@ -179,6 +179,34 @@ TEST_CASE("exported cycle-dependent and Gaussian conductances draw with the fitt
     CHECK_THAT(std::sqrt(md2 - md * md), WithinAbs(sd, 4 * sd / std::sqrt(2.0 * n)));
 }
 
+TEST_CASE("exported RRAM levels draw each level's fitted mean and spread", "[export][spice][rram]") {
+    TempDir t("rram");
+    const fs::path lib = exportShipped(t.dir, "rram-mlc.json", "mlc.lib");
+    const fit::FitRecord rec = fit::readFit(shippedFit("rram-mlc.json").string());
+    const int n = 200;
+    spice::SimJob job{"rram", "rram levels\n.include " + lib.string() + "\n.option seed=3\n", {}, {}, 0};
+    for (int level = 1; level <= 3; ++level)
+        for (int k = 0; k < n; ++k) {
+            const std::string K = std::to_string(level) + "_" + std::to_string(k);
+            job.deck += "V" + K + " a" + K + " 0 0.2\nX" + K + " a" + K + " 0 imc_rram_mlc level=" + std::to_string(level) + "\n";
+            job.vectors.push_back("i(v" + K + ")");
+        }
+    job.deck += ".op\n.end\n";
+    const auto r = runOne(job);
+    for (int level = 1; level <= 3; ++level) {
+        double m = 0, m2 = 0;
+        for (int k = 0; k < n; ++k) {
+            const double G = -r.vec("i(v" + std::to_string(level) + "_" + std::to_string(k) + ")")(0) / 0.2;
+            m += G / n, m2 += G * G / n;
+        }
+        const std::string L = std::to_string(level);
+        const double mu = rec.coefficient("G_mean_" + L + "_S"), sd = rec.coefficient("G_std_" + L + "_S");
+        INFO("level " << level);
+        CHECK_THAT(m, WithinAbs(mu, 4 * sd / std::sqrt(double(n))));
+        CHECK_THAT(std::sqrt(m2 - m * m), WithinAbs(sd, 4 * sd / std::sqrt(2.0 * n)));
+    }
+}
+
 TEST_CASE("the exported gain cell with the retention parameters decays as the retention fit", "[export][spice][retention]") {
     TempDir t("ret");
     const fs::path lib = t.dir / "all.lib";
