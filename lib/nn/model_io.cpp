@@ -1,9 +1,12 @@
-// Model <-> safetensors, with GPT-2 tensor names and our config in __metadata__.
+// Model <-> safetensors, with GPT-2 tensor names and our config in __metadata__; plain GPT-2
+// checkpoints as Hugging Face publishes them load too (config from the shapes, buffers ignored).
+#include "nn/gpt2_checkpoint.hpp"
 #include "nn/nn.hpp"
 #include "nn/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace imc::nn {
@@ -11,12 +14,6 @@ namespace {
 
 constexpr const char* kFormat = "imc-nn";
 constexpr const char* kFormatVersion = "1";
-
-std::string shapeText(const std::vector<std::int64_t>& shape) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
 
 std::vector<std::int64_t> expectedShape(const Matrix& m, bool isVector) {
     if (isVector) return {m.cols()};
@@ -35,26 +32,55 @@ Config configFromMetadata(const std::string& text) {
     return c;
 }
 
-// A plain GPT-2 checkpoint carries no config: read it off the tensor shapes.
-Config configFromShapes(const safetensors::File& file, const std::filesystem::path& path) {
-    auto need = [&](const std::string& name) -> const safetensors::Tensor& {
-        auto it = file.tensors.find(name);
-        if (it == file.tensors.end())
-            throw std::runtime_error("model file " + path.string() + ": missing tensor '" + name + "'");
-        if (it->second.shape.size() != 2)
-            throw std::runtime_error("model file " + path.string() + ": tensor '" + name + "' should be 2-D");
-        return it->second;
+// Hugging Face's GPT2Model stores its causal mask as buffers beside the parameters.
+std::map<std::string, std::vector<std::int64_t>> shapesOf(const safetensors::File& file) {
+    std::map<std::string, std::vector<std::int64_t>> shapes;
+    for (const auto& [name, tensor] : file.tensors) shapes.emplace(name, tensor.shape);
+    return shapes;
+}
+
+bool isMaskBuffer(const std::string& name) {
+    auto endsWith = [&](std::string_view tail) {
+        return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
     };
-    Config c;
-    const auto& wte = need("wte.weight");
-    c.vocabSize = static_cast<int>(wte.shape[0]);
-    c.dModel = static_cast<int>(wte.shape[1]);
-    c.context = static_cast<int>(need("wpe.weight").shape[0]);
-    c.layers = 0;
-    while (file.tensors.count("h." + std::to_string(c.layers) + ".ln_1.weight")) ++c.layers;
-    c.headDim = 64;
-    c.heads = c.dModel / c.headDim;
-    return c;
+    return name.rfind("h.", 0) == 0 && (endsWith(".attn.bias") || endsWith(".attn.masked_bias"));
+}
+
+// Tensors the model does not use: mask buffers are dropped with one note, a tied lm_head must
+// equal wte, anything else is listed.
+void checkLeftovers(const safetensors::File& file, const Model& model, const std::filesystem::path& path,
+                    std::vector<std::string>* notes) {
+    std::vector<std::string> used;
+    for (const auto& named : model.weights.named()) used.push_back(named.name);
+    std::sort(used.begin(), used.end());
+    int buffers = 0;
+    std::vector<std::string> unknown;
+    for (const auto& [name, tensor] : file.tensors) {
+        if (std::binary_search(used.begin(), used.end(), name)) continue;
+        if (isMaskBuffer(name)) {
+            ++buffers;
+        } else if (name == "lm_head.weight") {
+            const Matrix& wte = model.weights.wte;
+            const bool tied = tensor.shape == std::vector<std::int64_t>{wte.rows(), wte.cols()} &&
+                              std::equal(tensor.values.begin(), tensor.values.end(), wte.data());
+            if (!tied)
+                throw std::runtime_error("model file " + path.string() +
+                                         ": tensor 'lm_head.weight' differs from 'wte.weight'; the output head is tied "
+                                         "(expected shape " + shapeText({wte.rows(), wte.cols()}) + " and equal values)");
+            if (notes) notes->push_back("lm_head.weight equals wte.weight (tied head): ignored");
+        } else {
+            unknown.push_back(name);
+        }
+    }
+    if (!notes) return;
+    if (buffers > 0)
+        notes->push_back("ignored " + std::to_string(buffers) + " attention mask buffers (h.N.attn.bias / masked_bias)");
+    if (!unknown.empty()) {
+        std::string list;
+        for (std::size_t i = 0; i < unknown.size() && i < 5; ++i) list += (i ? ", " : "") + unknown[i];
+        if (unknown.size() > 5) list += ", ...";
+        notes->push_back("ignored " + std::to_string(unknown.size()) + " unknown tensors: " + list);
+    }
 }
 
 }  // namespace
@@ -79,8 +105,12 @@ void saveModel(const Model& model, const std::filesystem::path& path) {
     safetensors::write(path, file);
 }
 
-Model loadModel(const std::filesystem::path& path) {
-    safetensors::File file = safetensors::read(path);
+Model loadModel(const std::filesystem::path& path, std::vector<std::string>* notes) {
+    const auto wanted = [](const std::string& name) {
+        const std::string prefix = "transformer.";
+        return !isMaskBuffer(name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name);
+    };
+    safetensors::File file = safetensors::read(path, wanted);
     // Hugging Face exports of GPT2Model sometimes keep the "transformer." module prefix.
     safetensors::File stripped;
     stripped.metadata = file.metadata;
@@ -95,7 +125,7 @@ Model loadModel(const std::filesystem::path& path) {
     auto config = stripped.metadata.find("config");
     try {
         model.config = config != stripped.metadata.end() ? configFromMetadata(config->second)
-                                                         : configFromShapes(stripped, path);
+                                                         : configFromShapes(shapesOf(stripped), path.string());
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error("model file " + path.string() + ": bad config metadata: " + e.what());
     }
@@ -104,17 +134,27 @@ Model loadModel(const std::filesystem::path& path) {
         throw std::runtime_error("model file " + path.string() + ": format version " + v->second +
                                  " is not supported (expected " + kFormatVersion + ")");
     model.config.validate();
+    if (notes && config == stripped.metadata.end()) {
+        const std::string size = gpt2SizeName(model.config);
+        const Config& c = model.config;
+        notes->push_back((size.empty() ? std::string("config") : "GPT-2 " + size + " config") +
+                         " from the tensor shapes: " + std::to_string(c.layers) + " layers, " + std::to_string(c.heads) +
+                         " heads, d_model " + std::to_string(c.dModel) + ", context " + std::to_string(c.context) +
+                         ", vocab " + std::to_string(c.vocabSize));
+    }
     model.weights = Weights::zeros(model.config);
     for (auto& named : model.weights.named()) {
         auto it = stripped.tensors.find(named.name);
-        if (it == stripped.tensors.end())
-            throw std::runtime_error("model file " + path.string() + ": missing tensor '" + named.name + "'");
         const auto expected = expectedShape(*named.tensor, named.isVector);
+        if (it == stripped.tensors.end())
+            throw std::runtime_error("model file " + path.string() + ": missing tensor '" + named.name +
+                                     "' (expected shape " + shapeText(expected) + ")");
         if (it->second.shape != expected)
             throw std::runtime_error("model file " + path.string() + ": tensor '" + named.name + "' has shape " +
                                      shapeText(it->second.shape) + ", expected " + shapeText(expected));
         std::copy(it->second.values.begin(), it->second.values.end(), named.tensor->data());
     }
+    checkLeftovers(stripped, model, path, notes);
     return model;
 }
 

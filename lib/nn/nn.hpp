@@ -74,8 +74,10 @@ struct Model {
 // safetensors with GPT-2 tensor names; the config and `metadata` go in __metadata__.
 void saveModel(const Model& model, const std::filesystem::path& path);
 // Accepts F32, F16 and BF16 tensors and an optional "transformer." prefix. Without our metadata
-// the config is inferred from the shapes (head_dim 64). Errors name the offending tensor.
-Model loadModel(const std::filesystem::path& path);
+// (a Hugging Face GPT-2 model.safetensors) the config is inferred from the shapes (head_dim 64);
+// mask buffers (h.N.attn.bias) are skipped and a tied lm_head.weight is checked against wte.
+// Errors name the offending tensor and the expected shape; `notes` gets what was inferred or ignored.
+Model loadModel(const std::filesystem::path& path, std::vector<std::string>* notes = nullptr);
 
 // Worker threads used by every parallel loop; results do not depend on the count.
 void setThreadCount(int threads);  // <= 0: all cores

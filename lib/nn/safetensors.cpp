@@ -71,7 +71,7 @@ void write(const std::filesystem::path& path, const File& file) {
     if (!out) fail(path, "write failed");
 }
 
-File read(const std::filesystem::path& path) {
+File read(const std::filesystem::path& path, const TensorFilter& wanted) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, "cannot open");
     in.seekg(0, std::ios::end);
@@ -106,6 +106,12 @@ File read(const std::filesystem::path& path) {
             std::uint64_t elements = 1;
             for (auto d : tensor.shape) elements *= static_cast<std::uint64_t>(d);
             std::uint64_t width = 0;
+            if (wanted && !wanted(name)) {
+                if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > dataSize)
+                    fail(path, "tensor '" + name + "' has data_offsets outside the file");
+                file.tensors.emplace(name, std::move(tensor));
+                continue;
+            }
             if (tensor.storedDtype == "F32") width = 4;
             else if (tensor.storedDtype == "F16" || tensor.storedDtype == "BF16") width = 2;
             else fail(path, "tensor '" + name + "' has dtype " + tensor.storedDtype + " (F32, F16 or BF16 expected)");
