@@ -7,7 +7,7 @@ set -euo pipefail
 BACKPORTS_PKGS=(ngspice libngspice0 libngspice0-dev libcatch2-dev)
 MAIN_PKGS=(cmake g++ make pkg-config libeigen3-dev libboost-math-dev libboost-iostreams-dev
            libboost-system-dev libboost-filesystem-dev libgnuplot-iostream-dev gnuplot-nox
-           nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin fortunes)
+           nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin fortunes libicu-dev)
 
 log() { printf 'imc setup: %s\n' "$*" >&2; }
 
