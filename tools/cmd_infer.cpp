@@ -5,6 +5,7 @@
 
 #include "lsh/lsh.hpp"
 #include "nn/adaptation.hpp"
+#include "nn/bpe_tokenizer.hpp"
 #include "nn/gaincell_backends.hpp"
 #include "nn/lm_report.hpp"
 #include "nn/nn.hpp"
@@ -15,6 +16,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -53,6 +57,10 @@ struct InferArgs {
     std::string rp = "memristor";
     int rounds = 1;
     int buckets = 2;
+    // --workload lm on a user's checkpoint: its tokenizer, the text scored and calibrated on
+    std::string tokenizer;  // folder with GPT-2's encoder.json + vocab.bpe
+    std::string text;       // text file (default: the held-out fortunes)
+    int calibration = 8;    // calibration windows of the context length for --adapt
 };
 
 const fs::path kModels = fs::path(IMC_SOURCE_DIR) / "models";
@@ -111,7 +119,7 @@ std::unique_ptr<imc::nn::AttentionBackend> makeBackend(const InferArgs& args, co
 // against the linear model on calibration windows of the training split.
 std::vector<imc::nn::HeadScalars> adaptationScalars(const InferArgs& args, const imc::nn::Model& model,
                                                     const fs::path& weights, const imc::nn::AttentionBackend& backend,
-                                                    nlohmann::json& info) {
+                                                    std::span<const int> calibrationText, nlohmann::json& info) {
     const fs::path path = imc::nn::headScalarsPathFor(weights);
     if (!args.refit && fs::exists(path)) {
         const auto file = imc::nn::loadHeadScalars(path);
@@ -127,8 +135,10 @@ std::vector<imc::nn::HeadScalars> adaptationScalars(const InferArgs& args, const
         std::fprintf(stderr, "imc: note: no %s; fitting the adaptation scalars now (--refit saves them)\n",
                      path.string().c_str());
     const auto linear = makeBackend(args, "gaincell-linear", model.config.layers);
-    const auto corpus = imc::nn::loadFortunes(args.fortunes);
-    const auto calibration = imc::nn::calibrationTokens(corpus.train, 8, model.config.context, args.seed);
+    const auto calibration =
+        calibrationText.empty()
+            ? imc::nn::calibrationTokens(imc::nn::loadFortunes(args.fortunes).train, args.calibration, model.config.context, args.seed)
+            : imc::nn::calibrationTokens(calibrationText, args.calibration, model.config.context, args.seed);
     const auto result = imc::nn::adaptToLinearModel(model, *linear, backend, calibration);
     if (!result.converged)
         std::fprintf(stderr, "imc: warning: adaptation did not reach the tolerance (std error %.3g, mean error %.3g)\n",
@@ -226,6 +236,41 @@ void runReport(const InferArgs& args) {
     for (const auto& note : report["notes"]) std::printf("Note: %s\n", note.get<std::string>().c_str());
 }
 
+// The checkpoint's tokenizer: GPT-2's BPE from --tokenizer, else bytes (the shipped models).
+std::optional<imc::nn::BpeTokenizer> loadTokenizer(const InferArgs& args, const imc::nn::Model& model, const fs::path& weights) {
+    if (args.tokenizer.empty()) {
+        if (model.config.vocabSize != imc::nn::ByteTokenizer::kVocabSize)
+            throw imc::cli::UsageError("model " + weights.string() + " has " + std::to_string(model.config.vocabSize) +
+                                       " tokens: give its tokenizer with --tokenizer DIR (encoder.json, vocab.bpe)");
+        return std::nullopt;
+    }
+    auto tokenizer = imc::nn::BpeTokenizer::load(args.tokenizer);
+    if (tokenizer.vocabSize() > model.config.vocabSize)
+        throw std::runtime_error("tokenizer " + args.tokenizer + " has " + std::to_string(tokenizer.vocabSize()) +
+                                 " tokens, more than the " + std::to_string(model.config.vocabSize) + " of " +
+                                 weights.string());
+    return tokenizer;
+}
+
+std::vector<int> encodeTextFile(const std::string& path, const std::optional<imc::nn::BpeTokenizer>& tokenizer) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read the text file " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return tokenizer ? tokenizer->encode(text.str()) : imc::nn::ByteTokenizer::encode(text.str());
+}
+
+std::string generateText(const InferArgs& args, const imc::nn::Model& model, const imc::nn::AttentionBackend& backend,
+                         const std::optional<imc::nn::BpeTokenizer>& tokenizer,
+                         std::span<const imc::nn::HeadScalars> scalars) {
+    if (!tokenizer) return imc::nn::generate(model, backend, args.prompt, args.generation, scalars);
+    std::vector<int> prompt = tokenizer->encode(args.prompt);
+    if (prompt.empty()) prompt.push_back(tokenizer->endOfText());  // GPT-2's unconditional start
+    if (prompt.back() < 0) throw std::runtime_error("empty prompt and the tokenizer has no <|endoftext|>");
+    return tokenizer->decode(
+        imc::nn::generateTokens(model, backend, prompt, args.generation, tokenizer->endOfText(), scalars));
+}
+
 void run(const InferArgs& args) {
     if (args.workload == "letters") return runLetters(args);
     if (args.workload != "lm") throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm, letters)");
@@ -234,28 +279,34 @@ void run(const InferArgs& args) {
 
     const std::string attention = args.attention.empty() ? "ideal" : args.attention;
     const fs::path weights = args.weights.empty() ? defaultWeights(attention) : fs::path(args.weights);
-    const imc::nn::Model model = imc::nn::loadModel(weights);
+    std::vector<std::string> notes;
+    const imc::nn::Model model = imc::nn::loadModel(weights, &notes);
+    for (const auto& note : notes) std::fprintf(stderr, "imc: note: %s: %s\n", weights.string().c_str(), note.c_str());
     if (auto t = model.metadata.find("tokenizer"); t != model.metadata.end() && t->second != "byte")
         throw std::runtime_error("model " + weights.string() + " uses tokenizer '" + t->second + "', only 'byte' is supported");
+    const auto tokenizer = loadTokenizer(args, model, weights);
+    if (tokenizer && args.text.empty() && !args.generate)
+        throw imc::cli::UsageError("--tokenizer needs the text to score: --text FILE");
+    const std::vector<int> text = args.text.empty() ? std::vector<int>{} : encodeTextFile(args.text, tokenizer);
     const auto backend = makeBackend(args, attention, model.config.layers);
     if (args.adapt && attention == "ideal") throw imc::cli::UsageError("--adapt applies to the gain-cell backends");
     nlohmann::json adaptInfo;
     const std::vector<imc::nn::HeadScalars> scalars =
-        args.adapt ? adaptationScalars(args, model, weights, *backend, adaptInfo) : std::vector<imc::nn::HeadScalars>{};
+        args.adapt ? adaptationScalars(args, model, weights, *backend, text, adaptInfo) : std::vector<imc::nn::HeadScalars>{};
 
     if (args.generate) {
-        const std::string text = imc::nn::generate(model, *backend, args.prompt, args.generation, scalars);
+        const std::string generated = generateText(args, model, *backend, tokenizer, scalars);
         if (args.json)
-            std::printf("%s\n", nlohmann::json{{"prompt", args.prompt}, {"text", text}, {"attention", backend->name()}}
-                                    .dump()
+            std::printf("%s\n", nlohmann::json{{"prompt", args.prompt}, {"text", generated}, {"attention", backend->name()}}
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                                     .c_str());
         else
-            std::printf("%s%s\n", args.prompt.c_str(), text.c_str());
+            std::printf("%s%s\n", args.prompt.c_str(), generated.c_str());
         return;
     }
 
-    const auto corpus = imc::nn::loadFortunes(args.fortunes);
-    const auto result = imc::nn::evaluate(model, *backend, corpus.validation, args.tokens, scalars);
+    const auto result = imc::nn::evaluate(
+        model, *backend, text.empty() ? imc::nn::loadFortunes(args.fortunes).validation : text, args.tokens, scalars);
     const double tokensPerSecond = double(result.tokens) / result.seconds;
     if (args.json) {
         nlohmann::json out{{"workload", args.workload},
@@ -267,7 +318,9 @@ void run(const InferArgs& args) {
                            {"tokens", result.tokens},
                            {"tokens_per_s", tokensPerSecond},
                            {"seconds", result.seconds},
-                           {"threads", imc::nn::threadCount()}};
+                           {"threads", imc::nn::threadCount()},
+                           {"text", args.text.empty() ? std::string("fortunes validation") : args.text},
+                           {"tokenizer", tokenizer ? "gpt2-bpe" : "byte"}};
         if (attention != "ideal") {
             const auto o = gainCellOptions(args, model.config.layers);
             out["fits"] = o.fitsDir;
@@ -278,7 +331,7 @@ void run(const InferArgs& args) {
         if (args.adapt) out["adaptation"] = adaptInfo;
         std::printf("%s\n", out.dump().c_str());
     } else {
-        std::printf("%s attention%s: perplexity %.4f (%.4f nats/char) over %zu held-out tokens, %.0f tokens/s\n",
+        std::printf("%s attention%s: perplexity %.4f (%.4f nats/token) over %zu tokens, %.0f tokens/s\n",
                     backend->name().c_str(), args.adapt ? " (adapted)" : "", result.perplexity, result.loss,
                     result.tokens, tokensPerSecond);
     }
@@ -290,7 +343,7 @@ const imc::cli::CommandRegistration registration{
     [](CLI::App& app) {
         auto args = std::make_shared<InferArgs>();
         app.add_option("--workload", args->workload,
-                       "lm: character-level fortunes model; letters: letter shift with LSH attention (imc lsh letters)")
+                       "lm: the character-level fortunes model or a GPT-2 checkpoint (--tokenizer); letters: letter shift with LSH attention (imc lsh letters)")
             ->capture_default_str();
         app.add_option("--attention", args->attention,
                        "lm: ideal | gaincell-linear | gaincell (default ideal); letters: lsh | ideal (default lsh)");
@@ -316,7 +369,7 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--fortunes", args->fortunes, "Directory of fortune files")->capture_default_str();
         app.add_flag("--json", args->json, "Print one JSON object");
         auto* gen = app.add_option("--generate", args->prompt, "Generate text after this prompt instead");
-        app.add_option("--max-new", args->generation.maxNewTokens, "Bytes to generate at most")->capture_default_str();
+        app.add_option("--max-new", args->generation.maxNewTokens, "Tokens to generate at most")->capture_default_str();
         app.add_option("--temperature", args->generation.temperature, "Sampling temperature (0: greedy)")
             ->capture_default_str();
         app.add_option("--threads", args->threads, "Worker threads (0: all cores)")->capture_default_str();
@@ -344,6 +397,12 @@ const imc::cli::CommandRegistration registration{
             ->capture_default_str();
         app.add_option("--rounds", args->rounds, "letters: hashing rounds")->capture_default_str();
         app.add_option("--buckets", args->buckets, "letters: buckets per round")->capture_default_str();
+        // A user's checkpoint (e.g. a Hugging Face GPT-2 model.safetensors) and its tokenizer.
+        app.add_option("--tokenizer", args->tokenizer, "lm: folder with GPT-2's encoder.json and vocab.bpe (BPE tokens)");
+        app.add_option("--text", args->text, "lm: text file to score, also the calibration set of --adapt "
+                                             "(default: the held-out fortunes)");
+        app.add_option("--calibration", args->calibration, "lm --adapt: calibration windows of the context length")
+            ->capture_default_str();
         app.callback([args, gen] {
             args->generate = gen->count() > 0;
             args->generation.seed = args->seed;

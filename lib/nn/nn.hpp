@@ -193,5 +193,10 @@ struct GenerateOptions {
 };
 std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
                      const GenerateOptions& options, std::span<const HeadScalars> headScalars = {});
+// The same over token ids of any tokenizer: continues `prompt` until `endOfText` (-1: none) or
+// maxNewTokens; returns the new tokens.
+std::vector<int> generateTokens(const Model& model, const AttentionBackend& backend, std::span<const int> prompt,
+                                const GenerateOptions& options, int endOfText,
+                                std::span<const HeadScalars> headScalars = {});
 
 }  // namespace imc::nn

@@ -128,14 +128,13 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
     return result;
 }
 
-std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
-                     const GenerateOptions& options, std::span<const HeadScalars> headScalars) {
+std::vector<int> generateTokens(const Model& model, const AttentionBackend& backend, std::span<const int> prompt,
+                                const GenerateOptions& options, int endOfText, std::span<const HeadScalars> headScalars) {
+    if (prompt.empty()) throw std::invalid_argument("generate: the prompt needs at least one token");
     Decoder decoder(model, backend);
     decoder.setHeadScalars(headScalars);
     Rng rng(options.seed);
-    // Every training document follows an end-of-text token, so start the same way.
-    std::vector<int> history{ByteTokenizer::kEndOfText};
-    for (int t : ByteTokenizer::encode(prompt)) history.push_back(t);
+    std::vector<int> history(prompt.begin(), prompt.end());
     const int context = model.config.context;
     const Matrix* logits = nullptr;
     for (int t : std::span(history).last(std::min<std::size_t>(history.size(), context))) logits = &decoder.step(t);
@@ -156,7 +155,7 @@ std::string generate(const Model& model, const AttentionBackend& backend, std::s
                     break;
                 }
         }
-        if (next == ByteTokenizer::kEndOfText) break;
+        if (next == endOfText) break;
         generated.push_back(next);
         history.push_back(next);
         if (decoder.position() == context) {
@@ -167,7 +166,15 @@ std::string generate(const Model& model, const AttentionBackend& backend, std::s
             logits = &decoder.step(next);
         }
     }
-    return ByteTokenizer::decode(generated);
+    return generated;
+}
+
+std::string generate(const Model& model, const AttentionBackend& backend, std::string_view prompt,
+                     const GenerateOptions& options, std::span<const HeadScalars> headScalars) {
+    // Every training document follows an end-of-text token, so start the same way.
+    std::vector<int> history{ByteTokenizer::kEndOfText};
+    for (int t : ByteTokenizer::encode(prompt)) history.push_back(t);
+    return ByteTokenizer::decode(generateTokens(model, backend, history, options, ByteTokenizer::kEndOfText, headScalars));
 }
 
 }  // namespace imc::nn
