@@ -86,3 +86,17 @@ TEST_CASE("imc infer scores, adapts and generates with a Hugging Face GPT-2 chec
     CHECK_THAT(noTokenizer.err, ContainsSubstring("--tokenizer DIR"));
     fs::remove_all(dir);
 }
+
+TEST_CASE("imc bench lm: llm.c's forward on the converted weights gives imc's logits to 1e-3", "[cli][lm][llmc]") {
+    const char* llmc = std::getenv("IMC_LLMC_DIR");
+    if (!llmc) SKIP("set IMC_LLMC_DIR to a folder with llm.c's train_gpt2.c to compare against llm.c");
+    const fs::path dir = scratch();
+    const ImcRun r = runImc({"bench", "lm", "--size", "2x128x64", "--prefill", "32", "--decode", "4", "--repeats", "1",
+                             "--llmc", llmc, "--work-dir", dir.string(), "--json"});
+    INFO(r.err);
+    REQUIRE(r.exitCode == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j["llmc"]["logits_max_abs"].get<double>() > 0.1);
+    CHECK(j["llmc"]["logits_max_abs_diff"].get<double>() < 1e-3);
+    fs::remove_all(dir);
+}

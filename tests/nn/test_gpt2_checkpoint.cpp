@@ -25,14 +25,7 @@ std::filesystem::path tempFile(const std::string& name) {
 
 // 2 layers x 128 wide (2 heads of 64), a vocabulary past 256 and a short context.
 Config tinyConfig() {
-    Config c;
-    c.vocabSize = 300;
-    c.context = 32;
-    c.layers = 2;
-    c.heads = 2;
-    c.dModel = 128;
-    c.headDim = 64;
-    return c;
+    return Config{.vocabSize = 300, .context = 32, .layers = 2, .heads = 2, .dModel = 128, .headDim = 64};
 }
 
 using Rows = std::vector<std::vector<double>>;  // [T][n]
