@@ -32,13 +32,13 @@ Config configFromMetadata(const std::string& text) {
     return c;
 }
 
-// Hugging Face's GPT2Model stores its causal mask as buffers beside the parameters.
 std::map<std::string, std::vector<std::int64_t>> shapesOf(const safetensors::File& file) {
     std::map<std::string, std::vector<std::int64_t>> shapes;
     for (const auto& [name, tensor] : file.tensors) shapes.emplace(name, tensor.shape);
     return shapes;
 }
 
+// Hugging Face's GPT2Model stores its causal mask as buffers beside the parameters.
 bool isMaskBuffer(const std::string& name) {
     auto endsWith = [&](std::string_view tail) {
         return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;

@@ -37,7 +37,11 @@ EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::sp
     const std::size_t window = static_cast<std::size_t>(model.config.context);
     const std::size_t predictions = std::min(maxTokens, tokens.empty() ? 0 : tokens.size() - 1);
     if (predictions == 0) throw std::invalid_argument("evaluate: no tokens to predict");
-    constexpr std::size_t kBatch = 8;
+    // Up to 8 windows per pass, fewer when their activations (logits and about 16 C floats per
+    // layer and token) would pass 1 GiB: GPT-2 124M's 1024-token windows go one at a time.
+    const Config& c = model.config;
+    const std::size_t floatsPerWindow = window * (std::size_t(c.vocabSize) + 16 * std::size_t(c.dModel) * c.layers);
+    const std::size_t kBatch = std::clamp<std::size_t>((std::size_t(1) << 28) / floatsPerWindow, 1, 8);
     Transformer net(model, backend);
     net.setHeadScalars(headScalars);
     std::vector<int> inputs, targets;
