@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace imc::nn {
@@ -49,6 +50,7 @@ bool isMaskBuffer(const std::string& name) {
 // Tensors the model does not use: mask buffers are dropped with one note, a tied lm_head must
 // equal wte, anything else is listed.
 void checkLeftovers(const safetensors::File& file, const Model& model, const std::filesystem::path& path,
+                    const std::function<std::vector<float>(const std::string&)>& valuesOf,
                     std::vector<std::string>* notes) {
     std::vector<std::string> used;
     for (const auto& named : model.weights.named()) used.push_back(named.name);
@@ -61,8 +63,11 @@ void checkLeftovers(const safetensors::File& file, const Model& model, const std
             ++buffers;
         } else if (name == "lm_head.weight") {
             const Matrix& wte = model.weights.wte;
-            const bool tied = tensor.shape == std::vector<std::int64_t>{wte.rows(), wte.cols()} &&
-                              std::equal(tensor.values.begin(), tensor.values.end(), wte.data());
+            bool tied = tensor.shape == std::vector<std::int64_t>{wte.rows(), wte.cols()};
+            if (tied) {
+                const auto values = valuesOf(name);
+                tied = std::equal(values.begin(), values.end(), wte.data());
+            }
             if (!tied)
                 throw std::runtime_error("model file " + path.string() +
                                          ": tensor 'lm_head.weight' differs from 'wte.weight'; the output head is tied "
@@ -106,19 +111,24 @@ void saveModel(const Model& model, const std::filesystem::path& path) {
 }
 
 Model loadModel(const std::filesystem::path& path, std::vector<std::string>* notes) {
-    const auto wanted = [](const std::string& name) {
-        const std::string prefix = "transformer.";
-        return !isMaskBuffer(name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name);
-    };
-    safetensors::File file = safetensors::read(path, wanted);
+    // The header first (shapes, metadata), then one tensor at a time straight into the model, so
+    // the weights are held about once while loading; mask buffers are never read.
+    safetensors::File file = safetensors::read(path, [](const std::string&) { return false; });
     // Hugging Face exports of GPT2Model sometimes keep the "transformer." module prefix.
     safetensors::File stripped;
     stripped.metadata = file.metadata;
+    std::map<std::string, std::string> original;  // stripped name -> name in the file
     for (auto& [name, tensor] : file.tensors) {
         const std::string prefix = "transformer.";
         std::string key = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+        original.emplace(key, name);
         stripped.tensors.emplace(std::move(key), std::move(tensor));
     }
+    const auto valuesOf = [&](const std::string& key) {
+        const std::string& name = original.at(key);
+        auto one = safetensors::read(path, [&](const std::string& n) { return n == name; });
+        return std::move(one.tensors.at(name).values);
+    };
 
     Model model;
     model.metadata = stripped.metadata;
@@ -152,9 +162,10 @@ Model loadModel(const std::filesystem::path& path, std::vector<std::string>* not
         if (it->second.shape != expected)
             throw std::runtime_error("model file " + path.string() + ": tensor '" + named.name + "' has shape " +
                                      shapeText(it->second.shape) + ", expected " + shapeText(expected));
-        std::copy(it->second.values.begin(), it->second.values.end(), named.tensor->data());
+        const auto values = valuesOf(named.name);
+        std::copy(values.begin(), values.end(), named.tensor->data());
     }
-    checkLeftovers(stripped, model, path, notes);
+    checkLeftovers(stripped, model, path, valuesOf, notes);
     return model;
 }
 

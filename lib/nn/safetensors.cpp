@@ -118,15 +118,17 @@ File read(const std::filesystem::path& path, const TensorFilter& wanted) {
             if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > dataSize ||
                 offsets[1] - offsets[0] != elements * width)
                 fail(path, "tensor '" + name + "' has data_offsets inconsistent with its shape or the file size");
-            std::vector<char> raw(offsets[1] - offsets[0]);
             in.seekg(static_cast<std::streamoff>(dataStart + offsets[0]));
-            in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-            if (!in) fail(path, "tensor '" + name + "' data is truncated");
             tensor.values.resize(elements);
-            for (std::uint64_t i = 0; i < elements; ++i) {
-                if (width == 4) {
-                    std::memcpy(&tensor.values[i], raw.data() + 4 * i, 4);
-                } else {
+            if (width == 4) {
+                // F32 goes straight into the values: no second copy of a large tensor.
+                in.read(reinterpret_cast<char*>(tensor.values.data()), static_cast<std::streamsize>(elements * 4));
+                if (!in) fail(path, "tensor '" + name + "' data is truncated");
+            } else {
+                std::vector<char> raw(offsets[1] - offsets[0]);
+                in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+                if (!in) fail(path, "tensor '" + name + "' data is truncated");
+                for (std::uint64_t i = 0; i < elements; ++i) {
                     std::uint16_t half;
                     std::memcpy(&half, raw.data() + 2 * i, 2);
                     tensor.values[i] = tensor.storedDtype == "F16" ? halfToFloat(half) : bfloatToFloat(half);
