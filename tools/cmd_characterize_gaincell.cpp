@@ -1,6 +1,7 @@
 // imc characterize gaincell | retention | c2p-relu | c2p-signed | gaincell-array | gaincell-fits:
 // the gain-cell attention hardware in SPICE, fitted into the behavioral model's fits files.
 #include "characterize/gaincell.hpp"
+#include "datadir/datadir.hpp"
 #include "cli.hpp"
 
 #include <nlohmann/json.hpp>
@@ -147,7 +148,7 @@ imc::cli::CommandRegistration arrayCommand{
     [](CLI::App& app) {
         auto c = std::make_shared<Common>();
         struct ArrayOptions {
-            std::string size = "8x8", fits = "fits", form = "auto";
+            std::string size = "8x8", fits = imc::dataPath("fits").string(), form = "auto";
             bool verify = false, noMismatch = false;
         };
         auto a = std::make_shared<ArrayOptions>();

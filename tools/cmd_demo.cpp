@@ -2,6 +2,7 @@
 #include "characterize/crossbar_mc.hpp"
 #include "characterize/gaincell.hpp"
 #include "characterize/memristor.hpp"
+#include "datadir/datadir.hpp"
 #include "fit/fit.hpp"
 #include "lsh/lsh.hpp"
 #include "nn/lm_report.hpp"
@@ -70,7 +71,7 @@ void demoGainCellArray(int workers, bool force) {
     spec.samples = 2;
     spec.seed = 1;
     spec.cell = circuits::builtinCell("gaincell");
-    spec.polynomial = fit::readFit(std::string(IMC_SOURCE_DIR) + "/fits/gaincell-poly.json");
+    spec.polynomial = fit::readFit((dataPath("fits") / "gaincell-poly.json").string());
     std::printf("[3] SPICE gain-cell array: %dx%d cells (PTM 32 nm BSIM4, Vth mismatch), random K and Q, %d samples, "
                 "against the polynomial in fits/gaincell-poly.json\n",
                 spec.rows, spec.cols, spec.samples);
@@ -107,7 +108,7 @@ void demoLanguageModel() {
 // Stage 5: the paper's letter-shift transformer with LSH attention whose random projections are
 // drawn from the memristor fits shipped in fits/.
 void demoLetterShift() {
-    const std::string fits = std::string(IMC_SOURCE_DIR) + "/fits/memristor-hrs-lognormal.json";
+    const std::string fits = (dataPath("fits") / "memristor-hrs-lognormal.json").string();
     std::printf("[5] Letter shift (\"xdcz\" -> \"yeda\"), LSH attention, projections from %s\n", "fits/memristor-hrs-lognormal.json");
     for (int rounds : {1, 2}) {
         lsh::LettersOptions o;

@@ -3,6 +3,7 @@
 // paper's comparison table (--report), or the letter-shift workload of the LSH stage.
 #include "cli.hpp"
 
+#include "datadir/datadir.hpp"
 #include "lsh/lsh.hpp"
 #include "nn/adaptation.hpp"
 #include "nn/bpe_tokenizer.hpp"
@@ -49,7 +50,7 @@ struct InferArgs {
     bool retrain = false;
     int draws = 0;
     std::string plot = "results/lm-finetune.png";
-    std::string modelsDir = (fs::path(IMC_SOURCE_DIR) / "models").string();
+    std::string modelsDir = imc::dataPath("models").string();
     int linearSteps = 1000, nonlinearSteps = 300, scratchSteps = 1000;
     float learningRate = 1e-3f;
     // --workload letters
@@ -63,7 +64,7 @@ struct InferArgs {
     int calibration = 8;    // calibration windows of the context length for --adapt
 };
 
-const fs::path kModels = fs::path(IMC_SOURCE_DIR) / "models";
+const fs::path kModels = imc::dataPath("models");
 
 // ideal: the software model; gain-cell backends: the linear model fine-tuned from it.
 fs::path defaultWeights(const std::string& attention) {

@@ -3,6 +3,7 @@
 // `c2p-relu`/`c2p-signed` and `gaincell-array` (characterize/gaincell.hpp).
 #include "characterize/gaincell.hpp"
 #include "characterize/testbenches.hpp"
+#include "datadir/datadir.hpp"
 #include "netlist/netlist.hpp"
 
 namespace imc::characterize::testbench {
@@ -133,7 +134,7 @@ JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
     else if (form == "columns") a.form = ArrayCharacterization::Form::Columns;
     else if (form != "auto") tb.failKey("form", "must be auto, full or columns");
     // The polynomial of the model: a gaincell-poly fit in fits_dir (default: the shipped fits/).
-    fs::path fitsDir = circuits::modelsDir().parent_path().parent_path() / "fits";
+    fs::path fitsDir = dataPath("fits");
     if (tb.has("fits_dir")) {
         fitsDir = fs::path(tb.text("fits_dir"));
         if (fitsDir.is_relative()) fitsDir = fs::absolute(job.file).parent_path() / fitsDir;

@@ -1,5 +1,7 @@
 #include "circuits/cell.hpp"
 
+#include "datadir/datadir.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -127,7 +129,7 @@ CellSpec cellFromFile(const fs::path& file, const std::string& subckt, const std
     return c;
 }
 
-fs::path modelsDir() { return fs::path(IMC_SOURCE_DIR) / "netlists" / "models"; }
+fs::path modelsDir() { return dataPath("netlists") / "models"; }
 
 std::vector<std::string> builtinCellNames() { return {"gaincell", "selfsel", "ohmic", "passive0t1r", "c2p_relu", "c2p_signed", "rram1t1r"}; }
 

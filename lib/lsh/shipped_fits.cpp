@@ -2,6 +2,8 @@
 // or the paper's HRS statistics.
 #include "lsh/lsh.hpp"
 
+#include "datadir/datadir.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -9,7 +11,7 @@
 namespace imc::lsh {
 
 std::string defaultMemristorFitsPath() {
-    const std::filesystem::path shipped = std::filesystem::path(IMC_SOURCE_DIR) / "fits" / "memristor-c2c.json";
+    const std::filesystem::path shipped = dataPath("fits") / "memristor-c2c.json";
     if (std::filesystem::exists(shipped)) return shipped.string();
     static std::once_flag once;
     std::call_once(once, [&shipped] {

@@ -1,4 +1,5 @@
 #include "nn/bench_lm.hpp"
+#include "datadir/datadir.hpp"
 #include "nn/gaincell_backends.hpp"
 #include "nn/gpt2_checkpoint.hpp"
 #include "nn/random.hpp"
@@ -109,7 +110,7 @@ std::string quoted(const fs::path& p) {
 fs::path buildLlmcDriver(const fs::path& llmcDir, const fs::path& workDir, std::string& flags) {
     if (!fs::exists(llmcDir / "train_gpt2.c"))
         throw std::runtime_error("bench lm: no train_gpt2.c in the llm.c folder " + llmcDir.string());
-    const fs::path source = fs::path(IMC_SOURCE_DIR) / "tools" / "llmc_forward.c";
+    const fs::path source = dataPath("tools") / "llmc_forward.c";
     const fs::path binary = workDir / "llmc_forward", log = workDir / "llmc_forward.build.log";
     flags = "-Ofast -march=native -fopenmp -DOMP -DTESTING";
     const std::string command = "cc " + flags + " -Wno-unused-result -I " + quoted(llmcDir) + " " + quoted(source) +

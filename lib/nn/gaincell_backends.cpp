@@ -1,6 +1,7 @@
 #include "nn/gaincell_backends.hpp"
 
 #include "behavior/detail.hpp"
+#include "datadir/datadir.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -111,7 +112,7 @@ void GainCellAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMa
 }
 
 std::string defaultFitsDirectory() {
-    const std::filesystem::path shipped = std::filesystem::path(IMC_SOURCE_DIR) / "fits";
+    const std::filesystem::path shipped = dataPath("fits");
     if (std::filesystem::exists(shipped / "gaincell-array.json")) return shipped.string();
     static std::once_flag once;
     static std::string written;

@@ -3,6 +3,7 @@
 // model: the training pieces (hardware-aware mapping and quantization-aware fine-tuning into the
 // linear model, adaptation and fine-tuning of the nonlinear model), the files they ship in
 // models/, and the report that compares the five models.
+#include "datadir/datadir.hpp"
 #include "nn/adaptation.hpp"
 #include "nn/gaincell_backends.hpp"
 #include "nn/nn.hpp"
@@ -29,7 +30,7 @@ struct LmArtifacts {
 };
 
 struct LmHardwareOptions {
-    std::filesystem::path modelsDir = std::filesystem::path(IMC_SOURCE_DIR) / "models";
+    std::filesystem::path modelsDir = dataPath("models");
     std::filesystem::path fortunes = "/usr/share/games/fortunes";
     GainCellBackendOptions gaincell;  // fits, window, variability (layers are set from the model)
     std::uint64_t seed = 1;           // calibration windows, fine-tuning batches
