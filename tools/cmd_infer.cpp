@@ -1,6 +1,7 @@
-// imc infer: validation perplexity of the language model with a chosen attention backend (ideal
-// or the gain-cell hardware models, optionally adapted), text generation from a prompt, the
-// paper's comparison table (--report), or the letter-shift workload of the LSH stage.
+// imc infer: validation perplexity of the language model with a chosen attention backend (ideal,
+// the gain-cell hardware models, optionally adapted, or LSH), text generation from a prompt, the
+// paper's comparison tables (--report [gaincell|lsh]), or the letter-shift workload of the LSH stage.
+#include "attention_cli.hpp"
 #include "cli.hpp"
 
 #include "datadir/datadir.hpp"
@@ -10,7 +11,6 @@
 #include "nn/gaincell_backends.hpp"
 #include "nn/lm_report.hpp"
 #include "nn/nn.hpp"
-#include "report/plot.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -26,16 +26,33 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// --report lsh: the grid and the fine-tuned settings (lib/lsh runLmLshReport).
+struct LshReportArgs {
+    std::vector<std::string> projections{"gaussian", "memristor", "passive"};
+    std::vector<int> rounds{1, 2, 4, 8}, buckets{2, 4, 8, 16};
+    std::vector<std::string> tune{"gaussian:4:2"};  // rp:buckets:rounds
+    int tuneSteps = 1000;
+    float tuneLearningRate = 3e-4f;
+};
+
+void addLshReportOptions(CLI::App& app, LshReportArgs& r) {
+    app.add_option("--grid-rp", r.projections, "With --report lsh: projections of the grid")->capture_default_str();
+    app.add_option("--grid-buckets", r.buckets, "With --report lsh: bucket counts of the grid")->capture_default_str();
+    app.add_option("--grid-rounds", r.rounds, "With --report lsh: round counts of the grid")->capture_default_str();
+    app.add_option("--tune", r.tune, "With --report lsh: settings fine-tuned with LSH, rp:buckets:rounds (none: no fine-tuning)")
+        ->capture_default_str();
+    app.add_option("--tune-steps", r.tuneSteps, "With --report lsh: fine-tuning steps (LSH settings and the ideal reference)")
+        ->capture_default_str();
+    app.add_option("--tune-learning-rate", r.tuneLearningRate, "With --report lsh: peak fine-tuning learning rate")
+        ->capture_default_str();
+}
+
 struct InferArgs {
     std::string workload = "lm";
     std::string attention;  // default: ideal (lm), lsh (letters)
     std::string weights;    // default: by backend, see defaultWeights()
     std::string fortunes = "/usr/share/games/fortunes";
-    std::string fits;       // lm: gain-cell fits directory; letters: memristor/passive fits file
-    long window = 0;
-    double linearGain = 0.0;
-    bool noQuantize = false;
-    std::string variability = "off";
+    imc::cli::AttentionCli backend;  // backend.fits: lm: gain-cell fits directory; letters: RP fits file
     std::uint64_t seed = 1;
     bool adapt = false;
     bool refit = false;
@@ -45,8 +62,8 @@ struct InferArgs {
     bool generate = false;
     imc::nn::GenerateOptions generation;
     int threads = 0;
-    // --report
-    bool report = false;
+    // --report [gaincell|lsh]
+    std::string report;
     bool retrain = false;
     int draws = 0;
     std::string plot = "results/lm-finetune.png";
@@ -55,136 +72,53 @@ struct InferArgs {
     float learningRate = 1e-3f;
     // --workload letters
     std::string task = "same";
-    std::string rp = "memristor";
-    int rounds = 1;
-    int buckets = 2;
     // --workload lm on a user's checkpoint: its tokenizer, the text scored and calibrated on
     std::string tokenizer;  // folder with GPT-2's encoder.json + vocab.bpe
     std::string text;       // text file (default: the held-out fortunes)
     int calibration = 8;    // calibration windows of the context length for --adapt
+    LshReportArgs lshReport;
 };
 
 const fs::path kModels = imc::dataPath("models");
 
-// ideal: the software model; gain-cell backends: the linear model fine-tuned from it.
+// ideal and lsh: the software model; gain-cell backends: the linear model fine-tuned from it.
 fs::path defaultWeights(const std::string& attention) {
-    if (attention == "ideal") return kModels / "char-lm.safetensors";
+    if (attention.rfind("gaincell", 0) != 0) return kModels / "char-lm.safetensors";
     const fs::path hardware = imc::nn::LmArtifacts::in(kModels).linear;
     if (fs::exists(hardware)) return hardware;
     std::fprintf(stderr, "imc: note: %s is missing; using the software weights\n", hardware.string().c_str());
     return kModels / "char-lm.safetensors";
 }
 
-bool parseOnOff(const std::string& value, const char* option) {
-    if (value == "on") return true;
-    if (value == "off") return false;
-    throw imc::cli::UsageError(std::string(option) + " must be on or off, got '" + value + "'");
-}
-
 void runLetters(const InferArgs& args) {
     imc::lsh::LettersOptions options;
     options.task = args.task;
     if (!args.attention.empty()) options.attention = args.attention;
-    options.rp = args.rp;
-    options.rounds = args.rounds;
-    options.buckets = args.buckets;
-    options.fitsPath = args.fits;
+    options.rp = args.backend.rp.empty() ? "memristor" : args.backend.rp;
+    options.rounds = args.backend.rounds > 0 ? args.backend.rounds : 1;
+    options.buckets = args.backend.buckets > 0 ? args.backend.buckets : 2;
+    options.fitsPath = args.backend.rpFits.empty() ? args.backend.fits : args.backend.rpFits;
     options.seed = args.seed;
     const nlohmann::json result = imc::lsh::runLettersWorkload(options);
     std::printf("%s\n", args.json ? result.dump().c_str() : result.dump(2).c_str());
     if (!args.json && result.contains("round_counts")) std::printf("%s", imc::lsh::lettersSummary(result).c_str());
 }
 
-imc::nn::GainCellBackendOptions gainCellOptions(const InferArgs& args, int layers) {
-    imc::nn::GainCellBackendOptions o;
-    o.fitsDir = args.fits.empty() ? imc::nn::defaultFitsDirectory() : args.fits;
-    o.windowTokens = args.window;
-    o.layers = layers;
-    o.variability = parseOnOff(args.variability, "--variability");
-    o.seed = args.seed;
-    o.linearGain = args.linearGain;
-    o.quantize = !args.noQuantize;
-    return o;
-}
-
-std::unique_ptr<imc::nn::AttentionBackend> makeBackend(const InferArgs& args, const std::string& name, int layers) {
-    if (name == "gaincell-linear")
-        return std::make_unique<imc::nn::GainCellAttention>(imc::behavior::ArrayModel::Linear, gainCellOptions(args, layers));
-    if (name == "gaincell")
-        return std::make_unique<imc::nn::GainCellAttention>(imc::behavior::ArrayModel::Nonlinear,
-                                                            gainCellOptions(args, layers));
-    return imc::nn::makeAttentionBackend(name);
-}
-
-// The adaptation scalars beside the weights; with --refit (or when there are none) fitted now
-// against the linear model on calibration windows of the training split.
-std::vector<imc::nn::HeadScalars> adaptationScalars(const InferArgs& args, const imc::nn::Model& model,
-                                                    const fs::path& weights, const imc::nn::AttentionBackend& backend,
-                                                    std::span<const int> calibrationText, nlohmann::json& info) {
-    const fs::path path = imc::nn::headScalarsPathFor(weights);
-    if (!args.refit && fs::exists(path)) {
-        const auto file = imc::nn::loadHeadScalars(path);
-        if (file.layers != model.config.layers || file.heads != model.config.heads)
-            throw std::runtime_error(path.string() + ": scalars for " + std::to_string(file.layers) + " layers x " +
-                                     std::to_string(file.heads) + " heads, the model has " +
-                                     std::to_string(model.config.layers) + " x " + std::to_string(model.config.heads) +
-                                     " (refit with --refit)");
-        info = {{"scalars", path.string()}, {"fitted_now", false}};
-        return file.scalars;
-    }
-    if (!args.refit)
-        std::fprintf(stderr, "imc: note: no %s; fitting the adaptation scalars now (--refit saves them)\n",
-                     path.string().c_str());
-    const auto linear = makeBackend(args, "gaincell-linear", model.config.layers);
-    const auto calibration =
-        calibrationText.empty()
-            ? imc::nn::calibrationTokens(imc::nn::loadFortunes(args.fortunes).train, args.calibration, model.config.context, args.seed)
-            : imc::nn::calibrationTokens(calibrationText, args.calibration, model.config.context, args.seed);
-    const auto result = imc::nn::adaptToLinearModel(model, *linear, backend, calibration);
-    if (!result.converged)
-        std::fprintf(stderr, "imc: warning: adaptation did not reach the tolerance (std error %.3g, mean error %.3g)\n",
-                     result.maxStdError, result.maxMeanError);
-    info = {{"scalars", args.refit ? path.string() : std::string{}}, {"fitted_now", true},
-            {"converged", result.converged}, {"forward_passes", result.iterations},
-            {"max_std_error", result.maxStdError}, {"max_mean_error", result.maxMeanError}};
-    if (args.refit) {
-        imc::nn::HeadScalarsFile file;
-        file.layers = model.config.layers;
-        file.heads = model.config.heads;
-        file.scalars = result.scalars;
-        file.backend = "gaincell";
-        file.weights = weights.filename().string();
-        file.fits = args.fits.empty() ? imc::nn::defaultFitsDirectory() : args.fits;
-        file.adaptation = info;
-        imc::nn::saveHeadScalars(file, path);
-    }
-    return result.scalars;
-}
-
-void plotCurves(const fs::path& curvesCsv, const fs::path& png, double softwarePerplexity) {
-    const auto points = imc::nn::readCurves(curvesCsv);
-    std::vector<imc::report::Series> series;
-    for (const auto& p : points) {
-        auto it = std::find_if(series.begin(), series.end(), [&](const auto& s) { return s.label == p.curve; });
-        if (it == series.end()) {
-            series.push_back({p.curve, {}, {}, imc::report::Series::Style::LinesPoints});
-            it = series.end() - 1;
-        }
-        it->x.push_back(p.step);
-        it->y.push_back(std::exp(p.loss));
-    }
-    if (!series.empty() && !series.front().x.empty()) {
-        double last = 0;
-        for (const auto& s : series) last = std::max(last, s.x.back());
-        series.push_back({"software model (2000 steps)", {0.0, last}, {softwarePerplexity, softwarePerplexity},
-                          imc::report::Series::Style::Lines});
-    }
-    imc::report::PlotSpec spec;
-    spec.title = "Validation perplexity during training (cf. paper Fig. 4d)";
-    spec.xlabel = "training iteration";
-    spec.ylabel = "perplexity (bytes)";
-    spec.logY = true;
-    imc::report::plotXY(png, spec, series);
+// The adaptation scalars beside the weights, or fitted now against the linear model.
+imc::nn::HeadScalarsResult adaptationScalars(const InferArgs& args, const imc::nn::Model& model, const fs::path& weights,
+                                             const imc::nn::AttentionBackend& backend, std::span<const int> calibrationText,
+                                             const std::string& fits) {
+    imc::nn::HeadScalarsRequest request;
+    request.weights = weights;
+    request.refit = args.refit;
+    request.fortunes = args.fortunes;
+    request.seed = args.seed;
+    request.fits = fits;
+    request.calibrationText = calibrationText;
+    request.calibrationSequences = args.calibration;
+    request.log = [](const std::string& line) { std::fprintf(stderr, "imc: %s\n", line.c_str()); };
+    const auto linear = imc::nn::makeAttentionBackend("gaincell-linear");
+    return imc::nn::headScalarsFor(model, request, *linear, backend);
 }
 
 void runReport(const InferArgs& args) {
@@ -195,18 +129,16 @@ void runReport(const InferArgs& args) {
     options.hardware.nonlinearSteps = args.nonlinearSteps;
     options.hardware.scratchSteps = args.scratchSteps;
     options.hardware.learningRate = args.learningRate;
-    options.hardware.gaincell.fitsDir = args.fits;
-    options.hardware.gaincell.windowTokens = args.window;
-    options.hardware.gaincell.linearGain = args.linearGain;
+    options.hardware.gaincell.fitsDir = args.backend.fits;
+    options.hardware.gaincell.windowTokens = args.backend.window;
+    options.hardware.gaincell.linearGain = args.backend.linearGain;
     options.hardware.seed = args.seed;
     options.hardware.log = [](const std::string& line) { std::fprintf(stderr, "imc: %s\n", line.c_str()); };
     options.evalTokens = args.tokens;
     options.draws = args.draws;
     options.retrain = args.retrain;
-    nlohmann::json report = imc::nn::runLmReport(options);
-    const fs::path curves = report["models"]["curves"].get<std::string>();
-    plotCurves(curves, args.plot, report["perplexity"]["software"].get<double>());
-    report["plot"] = args.plot;
+    options.plot = args.plot;
+    const nlohmann::json report = imc::nn::runLmReport(options);
     if (args.json) {
         std::printf("%s\n", report.dump().c_str());
         return;
@@ -272,11 +204,70 @@ std::string generateText(const InferArgs& args, const imc::nn::Model& model, con
         imc::nn::generateTokens(model, backend, prompt, args.generation, tokenizer->endOfText(), scalars));
 }
 
+imc::lsh::LmLshSetting parseSetting(const std::string& text) {
+    imc::lsh::LmLshSetting setting;
+    const auto first = text.find(':'), second = text.find(':', first == std::string::npos ? first : first + 1);
+    try {
+        if (first == std::string::npos || second == std::string::npos) throw std::invalid_argument(text);
+        setting.rp = text.substr(0, first);
+        setting.buckets = std::stoi(text.substr(first + 1, second - first - 1));
+        setting.rounds = std::stoi(text.substr(second + 1));
+    } catch (const std::exception&) {
+        throw imc::cli::UsageError("--tune takes rp:buckets:rounds (e.g. gaussian:4:2), got '" + text + "'");
+    }
+    return setting;
+}
+
+void runLshReport(const InferArgs& args) {
+    const auto& r = args.lshReport;
+    imc::lsh::LmLshReportOptions o;
+    o.weights = args.weights;
+    o.fortunes = args.fortunes;
+    o.base = imc::cli::attentionBackendOptions(args.backend, 1, args.seed).lsh;
+    o.projections = r.projections;
+    o.rounds = r.rounds;
+    o.buckets = r.buckets;
+    o.evalTokens = args.tokens;
+    o.fineTuneSteps = r.tuneSteps;
+    o.fineTune.clear();
+    for (const auto& text : r.tune)
+        if (text != "none") o.fineTune.push_back(parseSetting(text));
+    o.learningRate = r.tuneLearningRate;
+    o.seed = args.seed;
+    o.log = [](const std::string& line) { std::fprintf(stderr, "imc: %s\n", line.c_str()); };
+    nlohmann::json report = imc::lsh::runLmLshReport(o);
+    if (imc::lsh::plotLmLshReport(report, args.plot)) report["plot"] = args.plot;
+    if (args.json) {
+        std::printf("%s\n", report.dump().c_str());
+        return;
+    }
+    std::printf("LSH attention in the character LM, %zu held-out bytes; ideal attention %.3f\n\n",
+                report["tokens"].get<std::size_t>(), report["ideal_perplexity"].get<double>());
+    std::printf("%-10s %8s %7s %11s %17s\n", "rp", "buckets", "rounds", "perplexity", "attended fraction");
+    for (const auto& row : report["grid"])
+        std::printf("%-10s %8d %7d %11.3f %17.3f\n", row["rp"].get<std::string>().c_str(), row["buckets"].get<int>(),
+                    row["rounds"].get<int>(), row["perplexity"].get<double>(), row["attended_fraction"].get<double>());
+    if (report.contains("fine_tuning")) {
+        const auto& ft = report["fine_tuning"];
+        std::printf("\nAfter %d fine-tuning steps (ideal attention fine-tuned as many: %.3f)\n", ft["steps"].get<int>(),
+                    ft["ideal_reference_perplexity"].get<double>());
+        for (const auto& row : ft["settings"])
+            std::printf("%-10s %8d %7d %11.3f %17.3f  (%+.1f %%, before %.3f)\n", row["rp"].get<std::string>().c_str(),
+                        row["buckets"].get<int>(), row["rounds"].get<int>(), row["perplexity"].get<double>(),
+                        row["attended_fraction"].get<double>(), 100 * row["excess_over_reference"].get<double>(),
+                        row["before_fine_tuning"].get<double>());
+        std::printf("\nAcceptance: %s\n", report["acceptance"].dump().c_str());
+    }
+    if (report.contains("plot")) std::printf("Plot: %s\n", args.plot.c_str());
+}
+
 void run(const InferArgs& args) {
     if (args.workload == "letters") return runLetters(args);
     if (args.workload != "lm") throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm, letters)");
     imc::nn::setThreadCount(args.threads);
-    if (args.report) return runReport(args);
+    if (args.report == "gaincell") return runReport(args);
+    if (args.report == "lsh") return runLshReport(args);
+    if (!args.report.empty()) throw imc::cli::UsageError("--report must be gaincell or lsh, got '" + args.report + "'");
 
     const std::string attention = args.attention.empty() ? "ideal" : args.attention;
     const fs::path weights = args.weights.empty() ? defaultWeights(attention) : fs::path(args.weights);
@@ -289,11 +280,17 @@ void run(const InferArgs& args) {
     if (tokenizer && args.text.empty() && !args.generate)
         throw imc::cli::UsageError("--tokenizer needs the text to score: --text FILE");
     const std::vector<int> text = args.text.empty() ? std::vector<int>{} : encodeTextFile(args.text, tokenizer);
-    const auto backend = makeBackend(args, attention, model.config.layers);
-    if (args.adapt && attention == "ideal") throw imc::cli::UsageError("--adapt applies to the gain-cell backends");
+    const auto backendOptions = imc::cli::registerAttentionBackends(args.backend, model.config.layers, args.seed);
+    const auto backend = imc::nn::makeAttentionBackend(attention);
+    if (args.adapt && attention.rfind("gaincell", 0) != 0)
+        throw imc::cli::UsageError("--adapt applies to the gain-cell backends");
     nlohmann::json adaptInfo;
-    const std::vector<imc::nn::HeadScalars> scalars =
-        args.adapt ? adaptationScalars(args, model, weights, *backend, text, adaptInfo) : std::vector<imc::nn::HeadScalars>{};
+    std::vector<imc::nn::HeadScalars> scalars;
+    if (args.adapt) {
+        auto adapted = adaptationScalars(args, model, weights, *backend, text, backendOptions.gaincell.fitsDir);
+        scalars = std::move(adapted.scalars);
+        adaptInfo = std::move(adapted.info);
+    }
 
     if (args.generate) {
         const std::string generated = generateText(args, model, *backend, tokenizer, scalars);
@@ -322,12 +319,17 @@ void run(const InferArgs& args) {
                            {"threads", imc::nn::threadCount()},
                            {"text", args.text.empty() ? std::string("fortunes validation") : args.text},
                            {"tokenizer", tokenizer ? "gpt2-bpe" : "byte"}};
-        if (attention != "ideal") {
-            const auto o = gainCellOptions(args, model.config.layers);
+        if (attention.rfind("gaincell", 0) == 0) {
+            const auto& o = backendOptions.gaincell;
             out["fits"] = o.fitsDir;
             out["window"] = o.windowTokens;
             out["variability"] = o.variability;
             out["seed"] = o.seed;
+        }
+        if (const auto* lsh = dynamic_cast<const imc::lsh::LshAttention*>(backend.get())) {
+            out["lsh"] = imc::lsh::describe(lsh->options());
+            out["attended_fraction"] = lsh->statistics().meanAttendedFraction;
+            out["attended_pair_fraction"] = lsh->statistics().pairFraction();
         }
         if (args.adapt) out["adaptation"] = adaptInfo;
         std::printf("%s\n", out.dump().c_str());
@@ -335,6 +337,9 @@ void run(const InferArgs& args) {
         std::printf("%s attention%s: perplexity %.4f (%.4f nats/token) over %zu tokens, %.0f tokens/s\n",
                     backend->name().c_str(), args.adapt ? " (adapted)" : "", result.perplexity, result.loss,
                     result.tokens, tokensPerSecond);
+        if (const auto* lsh = dynamic_cast<const imc::lsh::LshAttention*>(backend.get()))
+            std::printf("each query attended to %.1f %% of its causal-visible keys (mean over queries)\n",
+                        100 * lsh->statistics().meanAttendedFraction);
     }
 }
 
@@ -347,23 +352,16 @@ const imc::cli::CommandRegistration registration{
                        "lm: the character-level fortunes model or a GPT-2 checkpoint (--tokenizer); letters: letter shift with LSH attention (imc lsh letters)")
             ->capture_default_str();
         app.add_option("--attention", args->attention,
-                       "lm: ideal | gaincell-linear | gaincell (default ideal); letters: lsh | ideal (default lsh)");
+                       "lm: " + imc::cli::attentionBackendList() + " (default ideal); letters: lsh | ideal (default lsh)");
         app.add_option("--weights", args->weights,
                        "Model .safetensors file (default: models/char-lm.safetensors for ideal, "
                        "models/char-lm-linear.safetensors for the gain-cell backends)");
         app.add_flag("--adapt", args->adapt, "Apply the adaptation scalars stored beside the weights");
         app.add_flag("--refit", args->refit, "With --adapt: fit the scalars now and save them beside the weights");
-        app.add_option("--fits", args->fits,
+        app.add_option("--fits", args->backend.fits,
                        "lm: gain-cell fits directory (default fits/ when it holds them, else the paper's model); "
                        "letters: memristor or passive fits file");
-        app.add_option("--window", args->window, "Sliding window M in tokens (0: the whole context)")
-            ->capture_default_str();
-        app.add_option("--linear-gain", args->linearGain,
-                       "Gain of the linear model's arrays (0: the fitted cell's linearization D_1 x full pulse; 1: the bare Q K^T)")
-            ->capture_default_str();
-        app.add_flag("--no-quantize", args->noQuantize, "Gain-cell backends without their quantizers (ablation)");
-        app.add_option("--variability", args->variability, "Device-to-device draws and readout noise: on | off")
-            ->capture_default_str();
+        imc::cli::addAttentionOptions(app, args->backend, false);
         app.add_option("--seed", args->seed, "Seed of the variability draws, calibration, sampling, training")
             ->capture_default_str();
         app.add_option("--tokens", args->tokens, "Held-out tokens to score")->capture_default_str();
@@ -374,13 +372,17 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--temperature", args->generation.temperature, "Sampling temperature (0: greedy)")
             ->capture_default_str();
         app.add_option("--threads", args->threads, "Worker threads (0: all cores)")->capture_default_str();
-        app.add_flag("--report", args->report,
-                     "The paper's table: software, linear, nonlinear without/with adaptation, with fine-tuning");
+        auto* report = app.add_option("--report", args->report,
+                                      "gaincell (default): the paper's table: software, linear, nonlinear without/with "
+                                      "adaptation, with fine-tuning; lsh: the LSH grid before and after fine-tuning")
+                           ->expected(0, 1);
         app.add_flag("--retrain", args->retrain, "With --report: rebuild the hardware models in models/ first (minutes)");
         app.add_option("--draws", args->draws, "With --report: variability draws per hardware model")
             ->capture_default_str();
-        app.add_option("--plot", args->plot, "With --report: PNG of perplexity vs training iteration")
-            ->capture_default_str();
+        auto* plot = app.add_option("--plot", args->plot,
+                                    "With --report: PNG (gaincell: perplexity vs training iteration, default "
+                                    "results/lm-finetune.png; lsh: perplexity vs attended fraction, default "
+                                    "results/lm-lsh.png)");
         app.add_option("--models-dir", args->modelsDir,
                        "With --report: folder of char-lm.safetensors and the hardware models")
             ->capture_default_str();
@@ -394,17 +396,16 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--learning-rate", args->learningRate, "With --retrain: peak fine-tuning learning rate")
             ->capture_default_str();
         app.add_option("--task", args->task, "letters: same | previous (see imc lsh letters)")->capture_default_str();
-        app.add_option("--rp", args->rp, "letters: random projection gaussian | memristor | passive")
-            ->capture_default_str();
-        app.add_option("--rounds", args->rounds, "letters: hashing rounds")->capture_default_str();
-        app.add_option("--buckets", args->buckets, "letters: buckets per round")->capture_default_str();
         // A user's checkpoint (e.g. a Hugging Face GPT-2 model.safetensors) and its tokenizer.
         app.add_option("--tokenizer", args->tokenizer, "lm: folder with GPT-2's encoder.json and vocab.bpe (BPE tokens)");
         app.add_option("--text", args->text, "lm: text file to score, also the calibration set of --adapt "
                                              "(default: the held-out fortunes)");
         app.add_option("--calibration", args->calibration, "lm --adapt: calibration windows of the context length")
             ->capture_default_str();
-        app.callback([args, gen] {
+        addLshReportOptions(app, args->lshReport);
+        app.callback([args, gen, report, plot] {
+            if (report->count() > 0 && args->report.empty()) args->report = "gaincell";
+            if (plot->count() == 0 && args->report == "lsh") args->plot = "results/lm-lsh.png";
             args->generate = gen->count() > 0;
             args->generation.seed = args->seed;
             run(*args);

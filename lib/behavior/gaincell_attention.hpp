@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -220,6 +221,30 @@ struct HeadTrace {
 void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
                               const Variability& variability, HeadIndex head, ConstMatrixRef q,
                               ConstMatrixRef k, ConstMatrixRef v, MatrixRef out, HeadTrace* trace = nullptr);
+
+// What one head's arrays hold between calls, for callers that decode token by token (the nn
+// backends keep one per layer and head): the keys and values as written into the cells, so a call
+// writes only the rows that changed since the last one. Opaque; not thread-safe (one caller at a time).
+class StoredArrays {
+public:
+    StoredArrays();
+    ~StoredArrays();
+    StoredArrays(StoredArrays&&) noexcept;
+    StoredArrays& operator=(StoredArrays&&) noexcept;
+    long rowsWritten() const;  // rows prepared since construction
+
+private:
+    friend void gainCellAttentionForward(const GainCellModel&, const AttentionOptions&, const Variability&,
+                                         HeadIndex, ConstMatrixRef, ConstMatrixRef, ConstMatrixRef, MatrixRef,
+                                         StoredArrays&);
+    struct Held;
+    std::unique_ptr<Held> held_;
+};
+
+// gainCellAttentionForward with the rows held in `stored`: the same results, bit for bit.
+void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
+                              const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
+                              ConstMatrixRef v, MatrixRef out, StoredArrays& stored);
 
 // The same computation with plain loops in double precision, for tests and as the specification.
 Eigen::MatrixXd gainCellAttentionReference(const GainCellModel& model, const AttentionOptions& options,

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -206,6 +208,17 @@ struct LshAttentionSettings {
 void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                          const std::vector<std::vector<int>>& bucketsPerRound, const LshAttentionSettings& settings,
                          MatrixRef out, Matrix* pairsKey = nullptr, Matrix* pairsProb = nullptr);
+// The same with queries hashed on their own (a model with separate W_Q and W_K): query i's bucket
+// in round r is queryBucketsPerRound[r][i] ([rounds][Tq]; empty: shared QK as above), and it sits
+// in the sorted order of round r where a joint (bucket, position) sort of queries and keys puts it,
+// right after the keys of its bucket at positions <= its own; it sees the keys of its bucket in its
+// chunk and the previous one. attendedKeys (optional): [Tq] distinct keys each query attends to
+// over all rounds (1 for a query that falls back to itself).
+void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                         const std::vector<std::vector<int>>& bucketsPerRound,
+                         const std::vector<std::vector<int>>& queryBucketsPerRound,
+                         const LshAttentionSettings& settings, MatrixRef out, Matrix* pairsKey = nullptr,
+                         Matrix* pairsProb = nullptr, std::vector<int>* attendedKeys = nullptr);
 // Exact gradients over the selected pairs (bucket assignments are piecewise constant, so they are
 // held fixed). Overwrites dq, dk, dv.
 void lshAttentionBackward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout,
@@ -217,14 +230,38 @@ void lshAttentionBackward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, 
 Matrix lshAttentionReference(const Matrix& q, const Matrix& k, const Matrix& v,
                              const std::vector<std::vector<int>>& bucketsPerRound,
                              const LshAttentionSettings& settings);
+// With separate query buckets (the joint sort counted pairwise) and the distinct keys per query.
+Matrix lshAttentionReference(const Matrix& q, const Matrix& k, const Matrix& v,
+                             const std::vector<std::vector<int>>& bucketsPerRound,
+                             const std::vector<std::vector<int>>& queryBucketsPerRound,
+                             const LshAttentionSettings& settings, std::vector<int>* attendedKeys = nullptr);
+
+// How queries get their buckets when the model has separate W_Q and W_K.
+enum class QueryHashing {
+    SharedWithKeys,  // Reformer's shared-QK rule: a query takes its own position's key bucket
+    Separate,        // queries hashed with the same projection as the keys, sorted jointly with them
+};
 
 struct LshOptions {
     ProjectionSpec projection;  // the hash family; one per (layer, head) site, seeded from the site
     LshAttentionSettings attention;
+    QueryHashing queries = QueryHashing::Separate;
 };
 
-// An nn::AttentionBackend: hashes the keys of each call with the site's family and runs
-// lshAttentionForward; backward is exact over the selected pairs (see lshAttentionBackward).
+// What the queries of a backend attended to since its construction (or the last reset).
+struct LshStatistics {
+    std::uint64_t queries = 0;
+    std::uint64_t attendedKeys = 0;  // distinct keys attended, summed over queries
+    std::uint64_t visibleKeys = 0;   // causal-visible keys, summed over queries
+    // Mean over queries of attended / visible: the fraction of its keys a query really looks at.
+    double meanAttendedFraction = 0;
+    // attendedKeys / visibleKeys: the fraction of the score matrix's causal triangle computed.
+    double pairFraction() const { return visibleKeys ? double(attendedKeys) / double(visibleKeys) : 0.0; }
+};
+
+// An nn::AttentionBackend: hashes the keys (and, QueryHashing::Separate, the queries) of each call
+// with the site's family and runs lshAttentionForward; backward is exact over the selected pairs
+// (see lshAttentionBackward).
 class LshAttention final : public nn::AttentionBackend {
 public:
     explicit LshAttention(LshOptions options);
@@ -238,8 +275,12 @@ public:
                   MatrixRef dv) const override;
     // The family used at a site for head dimension dim (created on first use).
     const HashFamily& family(const nn::HeadSite& site, int dim) const;
-    std::vector<std::vector<int>> bucketsFor(const nn::HeadSite& site, ConstMatrixRef keys) const;
+    std::vector<std::vector<int>> bucketsFor(const nn::HeadSite& site, ConstMatrixRef vectors) const;
     const LshOptions& options() const { return options_; }
+    // Counted over every forward call, whatever the thread count (integer sums, so the same calls
+    // give the same numbers in any order).
+    LshStatistics statistics() const;
+    void resetStatistics() const;
 
 private:
     struct Cache;
@@ -247,9 +288,22 @@ private:
     std::unique_ptr<Cache> cache_;
 };
 
+// The shipped fits file a projection kind reads by default: fits/memristor-c2c.json (the
+// cycle-to-cycle HRS fit) for memristor; empty for gaussian, measured and passive (no 0T1R
+// characterization is shipped, so passive uses PassiveOptions' documented defaults).
+std::string defaultProjectionFits(const std::string& kind);
+
+// Options for a language model's real-valued queries and keys: the projection's fits file
+// defaulted (defaultProjectionFits, read now so a bad file fails naming it) and the passive array
+// driven by the sign of each element (inputThreshold 0) instead of 0/1 codes.
+LshOptions resolvedLshOptions(LshOptions options);
+
 // Registers "lsh" with imc::nn (explicit, because registration objects in a static library are
 // dropped by the linker when nothing references them).
 void registerLshBackend(const LshOptions& options);
+
+// The options as JSON for reports: rp, fits, buckets, rounds, chunk, self, combine, queries.
+nlohmann::json describe(const LshOptions& options);
 
 // ================================================================ workloads
 
@@ -365,6 +419,40 @@ struct ScalingOptions {
     std::uint64_t seed = 1;
 };
 nlohmann::json runScalingBenchmark(const ScalingOptions& options);
+
+// ---------------------------------------------------------------- LSH in the language model
+
+// The shipped character model with LSH attention in place of softmax (paper 001's drop-in):
+// held-out perplexity and the fraction of its causal-visible keys each query attends to, over a
+// grid of projections x buckets x rounds; then each of `fineTune` settings fine-tuned with LSH in
+// the loop (exact gradients over the selected pairs) for fineTuneSteps steps, against the same
+// model fine-tuned as many steps with ideal attention (the reference the 2 % target is measured on).
+struct LmLshSetting {
+    std::string rp = "gaussian";
+    int buckets = 4;
+    int rounds = 2;
+};
+
+struct LmLshReportOptions {
+    std::filesystem::path weights;  // empty: models/char-lm.safetensors
+    std::filesystem::path fortunes = "/usr/share/games/fortunes";
+    LshOptions base;                // chunk, self rule, combination, query hashing, fits, seed
+    std::vector<std::string> projections{"gaussian", "memristor", "passive"};
+    std::vector<int> rounds{1, 2, 4, 8};
+    std::vector<int> buckets{2, 4, 8, 16};
+    std::size_t evalTokens = 16384;
+    int fineTuneSteps = 1000;  // 0: no fine-tuning
+    std::vector<LmLshSetting> fineTune{{"gaussian", 4, 2}};
+    float learningRate = 3e-4f;
+    int warmupSteps = 20;
+    int batch = 8;
+    std::uint64_t seed = 1;  // fine-tuning batches
+    std::function<void(const std::string&)> log;  // progress lines (may be empty)
+};
+nlohmann::json runLmLshReport(const LmLshReportOptions& options);
+// Perplexity against attended fraction, one series per projection, the fine-tuned settings and the
+// ideal references as lines. False when gnuplot failed.
+bool plotLmLshReport(const nlohmann::json& report, const std::filesystem::path& png);
 
 // Exact causal softmax attention in query x key blocks with an online softmax: O(L) extra memory,
 // the exact reference at lengths where an L x L matrix does not fit. Same contract as forward().

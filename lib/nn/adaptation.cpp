@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -371,6 +372,52 @@ void ScaledAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMatr
     dq *= s.q.a;
     dk *= s.k.a;
     dv *= s.v.a;
+}
+
+HeadScalarsResult headScalarsFor(const Model& model, const HeadScalarsRequest& request, const AttentionBackend& linear,
+                                 const AttentionBackend& nonlinear) {
+    const std::filesystem::path path = headScalarsPathFor(request.weights);
+    const auto say = [&](const std::string& line) {
+        if (request.log) request.log(line);
+    };
+    if (!request.refit && std::filesystem::exists(path)) {
+        HeadScalarsFile file = loadHeadScalars(path);
+        if (file.layers != model.config.layers || file.heads != model.config.heads)
+            throw std::runtime_error(path.string() + ": scalars for " + std::to_string(file.layers) + " layers x " +
+                                     std::to_string(file.heads) + " heads, the model has " +
+                                     std::to_string(model.config.layers) + " x " + std::to_string(model.config.heads) +
+                                     " (refit with --refit)");
+        return {std::move(file.scalars), {{"scalars", path.string()}, {"fitted_now", false}}};
+    }
+    if (!request.refit) say("note: no " + path.string() + "; fitting the adaptation scalars now (--refit saves them)");
+    const auto calibration =
+        request.calibrationText.empty()
+            ? calibrationTokens(loadFortunes(request.fortunes).train, request.calibrationSequences,
+                                model.config.context, request.seed)
+            : calibrationTokens(request.calibrationText, request.calibrationSequences, model.config.context,
+                                request.seed);
+    AdaptationResult result = adaptToLinearModel(model, linear, nonlinear, calibration);
+    if (!result.converged) {
+        char line[160];
+        std::snprintf(line, sizeof line, "warning: adaptation did not reach the tolerance (std error %.3g, mean error %.3g)",
+                      result.maxStdError, result.maxMeanError);
+        say(line);
+    }
+    nlohmann::json info{{"scalars", request.refit ? path.string() : std::string{}}, {"fitted_now", true},
+                        {"converged", result.converged}, {"forward_passes", result.iterations},
+                        {"max_std_error", result.maxStdError}, {"max_mean_error", result.maxMeanError}};
+    if (request.refit) {
+        HeadScalarsFile file;
+        file.layers = model.config.layers;
+        file.heads = model.config.heads;
+        file.scalars = result.scalars;
+        file.backend = "gaincell";
+        file.weights = request.weights.filename().string();
+        file.fits = request.fits;
+        file.adaptation = info;
+        saveHeadScalars(file, path);
+    }
+    return {std::move(result.scalars), std::move(info)};
 }
 
 }  // namespace imc::nn

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -105,6 +106,27 @@ void saveHeadScalars(const HeadScalarsFile& file, const std::filesystem::path& p
 HeadScalarsFile loadHeadScalars(const std::filesystem::path& path);
 // "models/char-lm-linear.safetensors" -> "models/char-lm-linear.gaincell-scalars.json".
 std::filesystem::path headScalarsPathFor(const std::filesystem::path& weights, const std::string& backend = "gaincell");
+
+// The scalars a command applies to a nonlinear backend: the file beside the weights
+// (headScalarsPathFor), checked against the model's layers and heads; with refit, or when there is
+// no file, fitted now with adaptToLinearModel on calibration windows of the fortunes' training
+// split and, with refit, saved there.
+struct HeadScalarsRequest {
+    std::filesystem::path weights;
+    bool refit = false;
+    std::filesystem::path fortunes = "/usr/share/games/fortunes";
+    std::uint64_t seed = 1;          // calibration windows
+    int calibrationSequences = 8;
+    std::span<const int> calibrationText;  // tokens the windows come from; empty: the fortunes' training split
+    std::string fits;                // recorded in a saved file
+    std::function<void(const std::string&)> log;  // notes and warnings (may be empty)
+};
+struct HeadScalarsResult {
+    std::vector<HeadScalars> scalars;  // layer-major
+    nlohmann::json info;               // where they came from; the adaptation report when fitted now
+};
+HeadScalarsResult headScalarsFor(const Model& model, const HeadScalarsRequest& request, const AttentionBackend& linear,
+                                 const AttentionBackend& nonlinear);
 
 // ---------------------------------------------------------------- scalars and weights
 

@@ -1,6 +1,5 @@
 #include "nn/gaincell_backends.hpp"
 
-#include "behavior/detail.hpp"
 #include "datadir/datadir.hpp"
 
 #include <cstdio>
@@ -40,7 +39,7 @@ behavior::AttentionOptions arrayOptionsFor(behavior::ArrayModel arrayModel, cons
 struct GainCellAttention::StoredHeads {
     struct Head {
         std::mutex mutex;
-        behavior::detail::KeyValueCache cache;
+        behavior::StoredArrays cache;
     };
     std::mutex mutex;  // guards the map, not the caches
     std::map<std::pair<int, int>, std::unique_ptr<Head>> heads;
@@ -96,7 +95,7 @@ void GainCellAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMat
         StoredHeads::Head& stored = stored_->at(site);
         const std::unique_lock<std::mutex> lock(stored.mutex, std::try_to_lock);
         if (lock.owns_lock()) {
-            behavior::detail::gainCellAttentionForward(*model_, array_, variabilityFor(site), head, q, k, v, out,
+            behavior::gainCellAttentionForward(*model_, array_, variabilityFor(site), head, q, k, v, out,
                                                        stored.cache);
             return;
         }

@@ -1,5 +1,7 @@
 #include "nn/lm_report.hpp"
 
+#include "report/plot.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -205,6 +207,32 @@ nlohmann::json buildLmHardwareModels(const LmHardwareOptions& options) {
                        files.tunedScalars.string(), files.curves.string()}}};
 }
 
+bool plotFineTuningCurves(const std::filesystem::path& curvesCsv, const std::filesystem::path& png,
+                          double softwarePerplexity) {
+    std::vector<report::Series> series;
+    for (const auto& p : readCurves(curvesCsv)) {
+        auto it = std::find_if(series.begin(), series.end(), [&](const auto& s) { return s.label == p.curve; });
+        if (it == series.end()) {
+            series.push_back({p.curve, {}, {}, report::Series::Style::LinesPoints});
+            it = series.end() - 1;
+        }
+        it->x.push_back(p.step);
+        it->y.push_back(std::exp(p.loss));
+    }
+    if (!series.empty() && !series.front().x.empty()) {
+        double last = 0;
+        for (const auto& s : series) last = std::max(last, s.x.back());
+        series.push_back({"software model (2000 steps)", {0.0, last}, {softwarePerplexity, softwarePerplexity},
+                          report::Series::Style::Lines});
+    }
+    report::PlotSpec spec;
+    spec.title = "Validation perplexity during training (cf. paper Fig. 4d)";
+    spec.xlabel = "training iteration";
+    spec.ylabel = "perplexity (bytes)";
+    spec.logY = true;
+    return report::plotXY(png, spec, series);
+}
+
 nlohmann::json runLmReport(const LmReportOptions& options) {
     const LmHardwareOptions& hw = options.hardware;
     nlohmann::json built;
@@ -312,6 +340,8 @@ nlohmann::json runLmReport(const LmReportOptions& options) {
                           {"notes", notes}};
     if (options.draws > 0) report["variability"] = variability;
     if (!built.is_null()) report["built"] = built;
+    if (!options.plot.empty() && plotFineTuningCurves(files.curves, options.plot, sw))
+        report["plot"] = options.plot.string();
     return report;
 }
 

@@ -69,12 +69,17 @@ AdaptationResult mapSoftwareToLinear(const Model& software, const AttentionBacke
 // modelsDir (minutes on 2 cores). Deterministic from options.seed.
 nlohmann::json buildLmHardwareModels(const LmHardwareOptions& options);
 
+// Fig. 4d: validation perplexity against training step for every curve of `curvesCsv`, with the
+// software model's perplexity as a horizontal line; a PNG through gnuplot. False when gnuplot failed.
+bool plotFineTuningCurves(const std::filesystem::path& curvesCsv, const std::filesystem::path& png,
+                          double softwarePerplexity);
+
 struct LmReportOptions {
     LmHardwareOptions hardware;
     std::size_t evalTokens = 8192;
     int draws = 0;                  // variability draws (seeds seed+1..seed+draws) per hardware row
     std::size_t drawTokens = 4096;  // held-out bytes per draw
-    std::filesystem::path plot;     // PNG of Fig. 4d; empty: modelsDir/../results/lm-finetune.png
+    std::filesystem::path plot;     // PNG of Fig. 4d (plotFineTuningCurves); empty: no plot
     bool retrain = false;           // rebuild the models first (buildLmHardwareModels)
 };
 

@@ -1,0 +1,173 @@
+// LSH attention as a drop-in for softmax in the character language model (paper 001): the grid of
+// projections x buckets x rounds on the shipped model, and LSH-aware fine-tuning against the
+// ideal model fine-tuned as many steps.
+#include "lsh/lsh.hpp"
+
+#include "nn/nn.hpp"
+#include "report/plot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace imc::lsh {
+
+nlohmann::json describe(const LshOptions& o) {
+    return {{"rp", o.projection.kind},
+            {"rp_fits", o.projection.fitsPath},
+            {"buckets", o.projection.buckets},
+            {"rounds", o.projection.rounds},
+            {"chunk", o.attention.chunk},
+            {"self", o.attention.excludeSelf ? "exclude" : "allow"},
+            {"combine", o.attention.combination == RoundCombination::Union ? "union" : "lse"},
+            {"queries", o.queries == QueryHashing::Separate ? "separate" : "shared"}};
+}
+
+namespace {
+
+void say(const LmLshReportOptions& o, const std::string& line) {
+    if (o.log) o.log(line);
+}
+
+LshOptions optionsFor(const LmLshReportOptions& o, const LmLshSetting& setting) {
+    LshOptions options = o.base;
+    options.projection.kind = setting.rp;
+    options.projection.buckets = setting.buckets;
+    options.projection.rounds = setting.rounds;
+    // The base's fits file belongs to its own projection kind; each kind takes its default.
+    if (setting.rp != o.base.projection.kind) options.projection.fitsPath.clear();
+    return resolvedLshOptions(options);
+}
+
+// One evaluation: perplexity and the attended fractions of the same run.
+nlohmann::json evaluateSetting(const nn::Model& model, const LshOptions& options, const nn::TextSplit& corpus,
+                               std::size_t tokens) {
+    const LshAttention backend(options);
+    const nn::EvalResult r = nn::evaluate(model, backend, corpus.validation, tokens);
+    const LshStatistics s = backend.statistics();
+    nlohmann::json row = describe(options);
+    row["perplexity"] = r.perplexity;
+    row["attended_fraction"] = s.meanAttendedFraction;
+    row["attended_pair_fraction"] = s.pairFraction();
+    row["seconds"] = r.seconds;
+    return row;
+}
+
+nn::TrainOptions fineTuneSchedule(const LmLshReportOptions& o) {
+    nn::TrainOptions t;
+    t.steps = o.fineTuneSteps;
+    t.batch = o.batch;
+    t.learningRate = o.learningRate;
+    t.warmupSteps = std::min(o.warmupSteps, o.fineTuneSteps);
+    t.seed = o.seed;
+    t.evalEvery = 0;
+    t.evalTokens = 4096;
+    return t;
+}
+
+// The software model fine-tuned fineTuneSteps steps with `backend` in the loop.
+nn::Model fineTuned(const nn::Model& software, const nn::AttentionBackend& backend, const nn::TextSplit& corpus,
+                    const LmLshReportOptions& o, const std::string& label) {
+    nn::Model model = software;
+    const auto result = nn::train(model, backend, corpus.train, corpus.validation, fineTuneSchedule(o));
+    say(o, label + ": " + std::to_string(o.fineTuneSteps) + " fine-tuning steps in " +
+               std::to_string(int(result.seconds)) + " s");
+    return model;
+}
+
+}  // namespace
+
+nlohmann::json runLmLshReport(const LmLshReportOptions& o) {
+    const std::filesystem::path weights =
+        o.weights.empty() ? std::filesystem::path(IMC_SOURCE_DIR) / "models" / "char-lm.safetensors" : o.weights;
+    const nn::Model software = nn::loadModel(weights);
+    const nn::TextSplit corpus = nn::loadFortunes(o.fortunes);
+    const auto ideal = nn::makeAttentionBackend("ideal");
+    const nn::EvalResult idealResult = nn::evaluate(software, *ideal, corpus.validation, o.evalTokens);
+    say(o, "ideal attention: perplexity " + std::to_string(idealResult.perplexity));
+
+    nlohmann::json grid = nlohmann::json::array();
+    for (const auto& rp : o.projections)
+        for (int buckets : o.buckets)
+            for (int rounds : o.rounds) {
+                grid.push_back(evaluateSetting(software, optionsFor(o, {rp, buckets, rounds}), corpus, o.evalTokens));
+                const auto& row = grid.back();
+                say(o, rp + " " + std::to_string(buckets) + " buckets x " + std::to_string(rounds) +
+                           " rounds: perplexity " + std::to_string(row["perplexity"].get<double>()) +
+                           ", attended fraction " + std::to_string(row["attended_fraction"].get<double>()));
+            }
+
+    nlohmann::json report{{"workload", "lm"},
+                          {"weights", weights.string()},
+                          {"tokens", idealResult.tokens},
+                          {"ideal_perplexity", idealResult.perplexity},
+                          {"base", describe(o.base)},
+                          {"grid", grid}};
+    if (o.fineTuneSteps <= 0 || o.fineTune.empty()) return report;
+
+    const nn::Model idealTuned = fineTuned(software, *ideal, corpus, o, "ideal");
+    const double reference = nn::evaluate(idealTuned, *ideal, corpus.validation, o.evalTokens).perplexity;
+    nlohmann::json tuned = nlohmann::json::array();
+    bool reached = false;
+    for (const auto& setting : o.fineTune) {
+        const LshOptions options = optionsFor(o, setting);
+        const nn::Model model = fineTuned(software, LshAttention(options), corpus, o,
+                                          setting.rp + " " + std::to_string(setting.buckets) + "x" +
+                                              std::to_string(setting.rounds));
+        nlohmann::json row = evaluateSetting(model, options, corpus, o.evalTokens);
+        row["before_fine_tuning"] = evaluateSetting(software, options, corpus, o.evalTokens)["perplexity"];
+        const double ppl = row["perplexity"], fraction = row["attended_fraction"];
+        row["excess_over_reference"] = ppl / reference - 1.0;
+        row["meets_target"] = fraction <= 0.5 && ppl <= 1.02 * reference;
+        reached = reached || row["meets_target"].get<bool>();
+        tuned.push_back(row);
+        say(o, "fine-tuned " + setting.rp + " " + std::to_string(setting.buckets) + "x" +
+                   std::to_string(setting.rounds) + ": perplexity " + std::to_string(ppl) + " (reference " +
+                   std::to_string(reference) + "), attended fraction " + std::to_string(fraction));
+    }
+    report["fine_tuning"] = {{"steps", o.fineTuneSteps},
+                             {"learning_rate", o.learningRate},
+                             {"batch", o.batch},
+                             {"ideal_reference_perplexity", reference},
+                             {"settings", tuned}};
+    report["acceptance"] = {{"target", "attended fraction <= 0.5 within 2 % of the fine-tuned ideal model"},
+                            {"met", reached}};
+    return report;
+}
+
+bool plotLmLshReport(const nlohmann::json& report, const std::filesystem::path& png) {
+    std::map<std::string, report::Series> byRp;
+    for (const auto& row : report["grid"]) {
+        const std::string rp = row["rp"];
+        auto& s = byRp.try_emplace(rp, report::Series{rp + " RP (shipped model)", {}, {}, report::Series::Style::Points})
+                      .first->second;
+        s.x.push_back(row["attended_fraction"]);
+        s.y.push_back(row["perplexity"]);
+    }
+    std::vector<report::Series> series;
+    for (auto& [rp, s] : byRp) series.push_back(std::move(s));
+    const auto line = [](const std::string& label, double y) {
+        return report::Series{label, {0.0, 1.0}, {y, y}, report::Series::Style::Lines};
+    };
+    series.push_back(line("ideal attention", report["ideal_perplexity"]));
+    if (report.contains("fine_tuning")) {
+        const auto& ft = report["fine_tuning"];
+        report::Series tuned{"LSH-aware fine-tuned", {}, {}, report::Series::Style::Points};
+        for (const auto& row : ft["settings"]) {
+            tuned.x.push_back(row["attended_fraction"]);
+            tuned.y.push_back(row["perplexity"]);
+        }
+        series.push_back(std::move(tuned));
+        const double reference = ft["ideal_reference_perplexity"];
+        series.push_back(line("ideal, fine-tuned as many steps", reference));
+        series.push_back(line("+2 % of it", 1.02 * reference));
+    }
+    report::PlotSpec spec;
+    spec.title = "LSH attention in the character LM: perplexity vs fraction of keys attended";
+    spec.xlabel = "attended fraction of causal-visible keys (mean over queries)";
+    spec.ylabel = "perplexity (bytes)";
+    spec.logY = true;
+    return report::plotXY(png, spec, series);
+}
+
+}  // namespace imc::lsh
