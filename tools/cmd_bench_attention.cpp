@@ -1,8 +1,8 @@
 // imc bench attention: per-head throughput of every registered attention backend at several
 // context lengths, with the ideal backend measured in the same run as the reference.
+#include "attention_cli.hpp"
 #include "cli.hpp"
 
-#include "nn/gaincell_backends.hpp"
 #include "nn/nn.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,8 +17,7 @@ namespace {
 struct BenchArgs {
     std::vector<int> lengths{64, 128, 256, 512, 1024};
     int headDim = 64;
-    imc::nn::GainCellBackendOptions gaincell;  // fits, window, variability of the gain-cell backends
-    std::string variability = "off";
+    imc::cli::AttentionCli backend;  // fits, window, variability of the gain-cell backends; lsh settings
     double seconds = 0.25;  // per measurement
     bool json = false;
 };
@@ -75,13 +74,9 @@ Measurement measure(const imc::nn::AttentionBackend& backend, int length, const 
     return m;
 }
 
-void run(BenchArgs args) {
-    if (args.variability != "on" && args.variability != "off")
-        throw imc::cli::UsageError("--variability must be on or off, got '" + args.variability + "'");
-    args.gaincell.variability = args.variability == "on";
+void run(const BenchArgs& args) {
     // The paper's network depth for the decay per step (Delta_t = L delta_t, L = 12).
-    args.gaincell.layers = 12;
-    imc::nn::registerGainCellBackends(args.gaincell);
+    const auto options = imc::cli::registerAttentionBackends(args.backend, 12, 1);
     const auto names = imc::nn::attentionBackendNames();
     auto ideal = imc::nn::makeAttentionBackend("ideal");
     nlohmann::json results = nlohmann::json::array();
@@ -107,8 +102,9 @@ void run(BenchArgs args) {
     }
     if (args.json)
         std::printf("%s\n", nlohmann::json{{"reference", "ideal"}, {"unit", "tokens per second, one head, one thread"},
-                                           {"gaincell_window", args.gaincell.windowTokens},
-                                           {"gaincell_variability", args.gaincell.variability},
+                                           {"gaincell_window", options.gaincell.windowTokens},
+                                           {"gaincell_variability", options.gaincell.variability},
+                                           {"lsh", imc::lsh::describe(options.lsh)},
                                            {"results", results}}
                                 .dump()
                                 .c_str());
@@ -120,12 +116,7 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--lengths", args->lengths, "Context lengths")->capture_default_str();
         app.add_option("--head-dim", args->headDim, "Head dimension")->capture_default_str();
         app.add_option("--seconds", args->seconds, "Time per measurement")->capture_default_str();
-        app.add_option("--fits", args->gaincell.fitsDir,
-                       "Gain-cell fits directory (default fits/ when it holds them, else the paper's model)");
-        app.add_option("--window", args->gaincell.windowTokens, "Gain-cell sliding window M (0: whole context)")
-            ->capture_default_str();
-        app.add_option("--variability", args->variability, "Gain-cell device draws and readout noise: on | off")
-            ->capture_default_str();
+        imc::cli::addAttentionOptions(app, args->backend);
         app.add_flag("--json", args->json, "Print one JSON object");
         app.callback([args] { run(*args); });
     }};

@@ -173,6 +173,7 @@ TEST_CASE("the lsh backend registers with the engine and hashes keys with its fa
     options.projection.buckets = 4;
     options.projection.rounds = 2;
     options.attention.chunk = 8;
+    options.queries = imc::lsh::QueryHashing::SharedWithKeys;
     imc::lsh::registerLshBackend(options);
     const auto backend = imc::nn::makeAttentionBackend("lsh");
     REQUIRE(backend->name() == "lsh");
@@ -186,4 +187,101 @@ TEST_CASE("the lsh backend registers with the engine and hashes keys with its fa
     CHECK((out - imc::lsh::lshAttentionReference(q, k, v, buckets, options.attention)).cwiseAbs().maxCoeff() < 1e-5f);
     // Another head has its own array.
     CHECK(lsh.bucketsFor({1, 1}, k) != buckets);
+}
+
+TEST_CASE("separate query buckets: the joint-sort kernel against the pairwise reference", "[lsh][attention]") {
+    const int length = 37, dim = 6;
+    const Matrix q = randomMatrix(length, dim, 41), k = randomMatrix(length, dim, 42), v = randomMatrix(length, dim, 43);
+    for (int rounds : {1, 3})
+        for (int chunk : {4, 7, 64})
+            for (bool excludeSelf : {false, true})
+                for (auto combination : {RoundCombination::LogSumExp, RoundCombination::Union})
+                    for (int queries : {length, 9}) {  // prefill and the last 9 queries of the sequence
+                        LshAttentionSettings settings;
+                        settings.chunk = chunk;
+                        settings.excludeSelf = excludeSelf;
+                        settings.combination = combination;
+                        const auto keyBuckets = randomBuckets(rounds, length, 4, 100 + rounds * 7 + chunk);
+                        // Bucket 5 has no keys: such queries fall back to themselves.
+                        const auto queryBuckets = randomBuckets(rounds, queries, 6, 200 + rounds * 7 + chunk);
+                        const Matrix qs = q.bottomRows(queries);
+                        Matrix out(queries, dim);
+                        std::vector<int> attended, expected;
+                        imc::lsh::lshAttentionForward(qs, k, v, keyBuckets, queryBuckets, settings, out, nullptr,
+                                                      nullptr, &attended);
+                        const Matrix reference =
+                            imc::lsh::lshAttentionReference(qs, k, v, keyBuckets, queryBuckets, settings, &expected);
+                        INFO("rounds " << rounds << " chunk " << chunk << " queries " << queries);
+                        CHECK((out - reference).cwiseAbs().maxCoeff() < 1e-5f);
+                        CHECK(attended == expected);
+                    }
+}
+
+TEST_CASE("attended keys: the kernel's count against a brute-force count", "[lsh][attention]") {
+    // With one chunk holding the sequence, query i attends to the keys j <= i that share its bucket
+    // in at least one round (with the self rule: not its own key, unless nothing else is left).
+    const int length = 29, dim = 4, rounds = 2;
+    const Matrix q = randomMatrix(length, dim, 51), k = randomMatrix(length, dim, 52), v = randomMatrix(length, dim, 53);
+    const auto keyBuckets = randomBuckets(rounds, length, 4, 54), queryBuckets = randomBuckets(rounds, length, 4, 55);
+    for (bool excludeSelf : {false, true}) {
+        LshAttentionSettings settings;
+        settings.chunk = length;
+        settings.excludeSelf = excludeSelf;
+        Matrix out(length, dim);
+        std::vector<int> attended;
+        imc::lsh::lshAttentionForward(q, k, v, keyBuckets, queryBuckets, settings, out, nullptr, nullptr, &attended);
+        for (int i = 0; i < length; ++i) {
+            int count = 0;
+            for (int j = 0; j <= i; ++j) {
+                if (excludeSelf && j == i) continue;
+                bool shared = false;
+                for (int r = 0; r < rounds; ++r) shared = shared || keyBuckets[r][j] == queryBuckets[r][i];
+                count += shared;
+            }
+            CHECK(attended[i] == std::max(count, 1));
+        }
+    }
+    // Shared QK with one bucket and one chunk: every causal key, i.e. a fraction of exactly 1.
+    const std::vector<std::vector<int>> one(1, std::vector<int>(length, 0));
+    LshAttentionSettings all;
+    all.chunk = length;
+    all.excludeSelf = false;
+    Matrix out(length, dim);
+    std::vector<int> attended;
+    imc::lsh::lshAttentionForward(q, k, v, one, {}, all, out, nullptr, nullptr, &attended);
+    for (int i = 0; i < length; ++i) CHECK(attended[i] == i + 1);
+}
+
+TEST_CASE("the lsh backend hashes queries with the keys' family and counts the attended fraction", "[lsh][backend]") {
+    imc::lsh::LshOptions options;
+    options.projection.kind = "gaussian";
+    options.projection.buckets = 4;
+    options.projection.rounds = 2;
+    options.attention.chunk = 8;
+    options.attention.excludeSelf = false;
+    const imc::lsh::LshAttention lsh(options);
+    const int length = 24, dim = 8;
+    const Matrix q = randomMatrix(length, dim, 61), k = randomMatrix(length, dim, 62), v = randomMatrix(length, dim, 63);
+    Matrix out(length, dim);
+    lsh.forward({0, 1}, q, k, v, out, nullptr);
+    const auto keyBuckets = lsh.bucketsFor({0, 1}, k), queryBuckets = lsh.bucketsFor({0, 1}, q);
+    std::vector<int> attended;
+    CHECK((out - imc::lsh::lshAttentionReference(q, k, v, keyBuckets, queryBuckets, options.attention, &attended))
+              .cwiseAbs()
+              .maxCoeff() < 1e-5f);
+    double fractionSum = 0;
+    long attendedSum = 0, visibleSum = 0;
+    for (int i = 0; i < length; ++i) {
+        fractionSum += double(attended[i]) / double(i + 1);
+        attendedSum += attended[i];
+        visibleSum += i + 1;
+    }
+    const auto stats = lsh.statistics();
+    CHECK(stats.queries == std::uint64_t(length));
+    CHECK(stats.attendedKeys == std::uint64_t(attendedSum));
+    CHECK(stats.visibleKeys == std::uint64_t(visibleSum));
+    CHECK_THAT(stats.meanAttendedFraction, Catch::Matchers::WithinAbs(fractionSum / length, 1e-9));
+    CHECK(stats.meanAttendedFraction < 1.0);
+    lsh.resetStatistics();
+    CHECK(lsh.statistics().queries == 0);
 }
