@@ -25,8 +25,8 @@ void addAttentionOptions(CLI::App& app, AttentionCli& o, bool withFits) {
         ->capture_default_str();
     app.add_option("--rp", o.rp, "lsh: random projection gaussian | memristor | passive | measured");
     app.add_option("--rp-fits", o.rpFits,
-                   "lsh: fits file of the projection (memristor default fits/memristor-c2c.json; passive: a "
-                   "passive-0t1r record, default the documented 0T1R parameters)");
+                   "lsh: fits file of the projection (memristor: default fits/memristor-c2c.json; passive: a "
+                   "passive-0t1r record, default the documented 0T1R parameters, none is shipped)");
     app.add_option("--rp-map", o.rpMaps, "lsh: measured conductance-map CSV files (with --rp measured)");
     app.add_option("--buckets", o.buckets, "lsh: buckets per round (even)");
     app.add_option("--rounds", o.rounds, "lsh: hashing rounds");

@@ -288,13 +288,9 @@ private:
     std::unique_ptr<Cache> cache_;
 };
 
-// The shipped fits file a projection kind reads by default: fits/memristor-c2c.json (the
-// cycle-to-cycle HRS fit) for memristor; empty for gaussian, measured and passive (no 0T1R
-// characterization is shipped, so passive uses PassiveOptions' documented defaults).
-std::string defaultProjectionFits(const std::string& kind);
-
-// Options for a language model's real-valued queries and keys: the projection's fits file
-// defaulted (defaultProjectionFits, read now so a bad file fails naming it) and the passive array
+// Options for a language model's real-valued queries and keys: the memristor fits defaulted
+// (defaultMemristorFitsPath, read now so a bad file fails naming it; no 0T1R characterization is
+// shipped, so passive keeps PassiveOptions' documented defaults unless given a file) and the passive array
 // driven by the sign of each element (inputThreshold 0) instead of 0/1 codes.
 LshOptions resolvedLshOptions(LshOptions options);
 

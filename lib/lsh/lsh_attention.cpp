@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -435,22 +434,18 @@ void LshAttention::resetStatistics() const {
     cache_->queries = 0, cache_->attended = 0, cache_->visible = 0, cache_->fractionSum = 0;
 }
 
-std::string defaultProjectionFits(const std::string& kind) {
-    if (kind == "memristor") return (std::filesystem::path(IMC_SOURCE_DIR) / "fits" / "memristor-c2c.json").string();
-    return {};
-}
-
 LshOptions resolvedLshOptions(LshOptions options) {
     auto& projection = options.projection;
-    if (projection.fitsPath.empty()) projection.fitsPath = defaultProjectionFits(projection.kind);
     if (projection.kind == "passive" && !projection.passive) {
         PassiveOptions passive =
             projection.fitsPath.empty() ? PassiveOptions{} : PassiveOptions::fromFitsFile(projection.fitsPath);
         passive.inputThreshold = 0.0;  // queries and keys are signed reals, not 0/1 codes
         projection.passive = passive;
     }
-    if (projection.kind == "memristor" && !projection.memristor)
-        projection.memristor = MemristorOptions::fromFitsFile(projection.fitsPath);  // fails early, naming it
+    if (projection.kind == "memristor" && !projection.memristor) {
+        if (projection.fitsPath.empty()) projection.fitsPath = defaultMemristorFitsPath();
+        projection.memristor = memristorOptionsFor(projection.fitsPath);  // fails early, naming it
+    }
     return options;
 }
 

@@ -55,7 +55,7 @@ TEST_CASE("the options reach the backends: memristor RP from the shipped fits, t
     imc::backends::registerAttentionBackends(options);
     const auto backend = imc::nn::makeAttentionBackend("lsh");
     const auto& lsh = dynamic_cast<const imc::lsh::LshAttention&>(*backend);
-    CHECK(lsh.options().projection.fitsPath == imc::lsh::defaultProjectionFits("memristor"));
+    CHECK(lsh.options().projection.fitsPath == imc::lsh::defaultMemristorFitsPath());
     CHECK(lsh.options().attention.chunk == 16);
     const auto& family = lsh.family({0, 0}, 8);
     CHECK(family.kind() == "memristor");
