@@ -115,7 +115,7 @@ void demoLshLanguageModel() {
     o.lsh.projection.rounds = 2;
     o.lsh.attention.excludeSelf = false;
     backends::registerAttentionBackends(o);
-    const auto model = nn::loadModel(std::string(IMC_SOURCE_DIR) + "/models/char-lm.safetensors");
+    const auto model = nn::loadModel(dataPath("models") / "char-lm.safetensors");
     const auto corpus = nn::loadFortunes();
     const auto ideal = nn::makeAttentionBackend("ideal"), lsh = nn::makeAttentionBackend("lsh");
     const double idealPpl = nn::evaluate(model, *ideal, corpus.validation, 4096).perplexity;

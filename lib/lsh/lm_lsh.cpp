@@ -3,6 +3,7 @@
 // ideal model fine-tuned as many steps.
 #include "lsh/lsh.hpp"
 
+#include "datadir/datadir.hpp"
 #include "nn/nn.hpp"
 #include "report/plot.hpp"
 
@@ -79,7 +80,7 @@ nn::Model fineTuned(const nn::Model& software, const nn::AttentionBackend& backe
 
 nlohmann::json runLmLshReport(const LmLshReportOptions& o) {
     const std::filesystem::path weights =
-        o.weights.empty() ? std::filesystem::path(IMC_SOURCE_DIR) / "models" / "char-lm.safetensors" : o.weights;
+        o.weights.empty() ? dataPath("models") / "char-lm.safetensors" : o.weights;
     const nn::Model software = nn::loadModel(weights);
     const nn::TextSplit corpus = nn::loadFortunes(o.fortunes);
     const auto ideal = nn::makeAttentionBackend("ideal");
