@@ -81,6 +81,8 @@ struct ReadoutNoiseTable {
 
 // ---------------------------------------------------------------- the model loaded from fits
 
+enum class ArrayModel { Linear, Nonlinear };
+
 struct ArrayArchitecture {
     UniformQuantizer query;   // pulse widths as a fraction of T_max
     UniformQuantizer key;     // stored voltages (V)
@@ -119,6 +121,12 @@ public:
     std::optional<double> retention_tau_s() const { return tau_s_; }
     const ReadoutNoiseTable& readoutNoise() const { return noise_; }
 
+    // With variability enabled, the records `array_model` draws from (c2p-relu and c2p-signed;
+    // the nonlinear model also gaincell-poly) must give some spread: throws std::runtime_error
+    // naming each file and the keys looked for (spread.coefficient_std, spread.readout_noise)
+    // when none does, instead of silently running the mean model.
+    void requireSpread(ArrayModel array_model) const;
+
     // Delta_t / tau = L * delta_t / tau per token step (eq. 5); 0 without a retention fit.
     double decayPerStep(int layers) const;
 
@@ -150,8 +158,6 @@ private:
 void writePaperModelFits(const std::string& dir);
 
 // ---------------------------------------------------------------- one head's array step
-
-enum class ArrayModel { Linear, Nonlinear };
 
 // The ideal array of the linear model: S = gain Q (K - K_offset)^T, A = gain (phi)(V - V_offset).
 // Model choices rather than device numbers; the defaults are the paper's S = Q K^T, and

@@ -76,22 +76,18 @@ UniformQuantizer quantizerFrom(const FitRecord& record, const std::string& prefi
     return quantizer;
 }
 
-// spread.coefficient_std (or the older spread.mc_std): absolute std per coefficient name.
+// spread.coefficient_std: absolute std per coefficient name.
 std::map<std::string, double> coefficientStd(const FitRecord& record) {
     std::map<std::string, double> result;
     if (!record.spread.is_object()) return result;
-    for (const char* key : {"coefficient_std", "mc_std"}) {
-        const auto it = record.spread.find(key);
-        if (it == record.spread.end()) continue;
-        if (!it->is_object()) fail(record.source, std::string("field \"spread.") + key + "\" must be an object");
-        for (const auto& [name, value] : it->items()) {
-            if (!value.is_number() || value.get<double>() < 0.0)
-                fail(record.source, std::string("field \"spread.") + key + "." + name + "\" must be a number >= 0");
-            if (!record.coefficients.count(name))
-                fail(record.source, std::string("field \"spread.") + key + "." + name +
-                                        "\" names no coefficient of this model");
-            result[name] = value.get<double>();
-        }
+    const auto it = record.spread.find("coefficient_std");
+    if (it == record.spread.end()) return result;
+    if (!it->is_object()) fail(record.source, "field \"spread.coefficient_std\" must be an object");
+    for (const auto& [name, value] : it->items()) {
+        const std::string field = "field \"spread.coefficient_std." + name + "\"";
+        if (!value.is_number() || value.get<double>() < 0.0) fail(record.source, field + " must be a number >= 0");
+        if (!record.coefficients.count(name)) fail(record.source, field + " names no coefficient of this model");
+        result[name] = value.get<double>();
     }
     return result;
 }
@@ -100,30 +96,28 @@ CoefficientSet coefficientSet(const FitRecord& record) {
     return CoefficientSet{record.source, record.coefficients, coefficientStd(record)};
 }
 
-// spread.readout_noise* = {"levels" (or "K_levels_V"): [...], "std": [...], "mean": [...] (unused)}.
+// spread.readout_noise = {"levels": [V...], "std": [...], ...}; other keys of the table are for people.
 ReadoutNoiseTable readoutNoiseFrom(const FitRecord& record) {
     ReadoutNoiseTable table;
     if (!record.spread.is_object()) return table;
-    for (const auto& [key, value] : record.spread.items()) {
-        if (key.rfind("readout_noise", 0) != 0) continue;
-        const std::string field = "field \"spread." + key;
-        if (!value.is_object()) fail(record.source, field + "\" must be an object");
-        const auto levels = value.contains("levels") ? value.find("levels") : value.find("K_levels_V");
-        const auto stds = value.find("std");
-        if (levels == value.end() || stds == value.end() || !levels->is_array() || !stds->is_array())
-            fail(record.source, field + "\" needs arrays \"levels\" and \"std\"");
-        if (levels->size() != stds->size() || levels->empty())
-            fail(record.source, field + "\": \"levels\" and \"std\" must have the same, non-zero length");
-        for (std::size_t i = 0; i < levels->size(); ++i) {
-            if (!(*levels)[i].is_number() || !(*stds)[i].is_number())
-                fail(record.source, field + "\": entries must be numbers");
-            table.levels_V.push_back((*levels)[i].get<double>());
-            table.std.push_back((*stds)[i].get<double>());
-            if (table.std.back() < 0.0) fail(record.source, field + ".std\": must be >= 0");
-            if (i > 0 && !(table.levels_V[i] > table.levels_V[i - 1]))
-                fail(record.source, field + ".levels\": must be strictly ascending");
-        }
-        return table;
+    const auto it = record.spread.find("readout_noise");
+    if (it == record.spread.end()) return table;
+    const std::string field = "field \"spread.readout_noise";
+    const auto& value = *it;
+    if (!value.is_object()) fail(record.source, field + "\" must be an object");
+    const auto levels = value.find("levels");
+    const auto stds = value.find("std");
+    if (levels == value.end() || stds == value.end() || !levels->is_array() || !stds->is_array())
+        fail(record.source, field + "\" needs arrays \"levels\" and \"std\"");
+    if (levels->size() != stds->size() || levels->empty())
+        fail(record.source, field + "\": \"levels\" and \"std\" must have the same, non-zero length");
+    for (std::size_t i = 0; i < levels->size(); ++i) {
+        if (!(*levels)[i].is_number() || !(*stds)[i].is_number()) fail(record.source, field + "\": entries must be numbers");
+        table.levels_V.push_back((*levels)[i].get<double>());
+        table.std.push_back((*stds)[i].get<double>());
+        if (table.std.back() < 0.0) fail(record.source, field + ".std\": must be >= 0");
+        if (i > 0 && !(table.levels_V[i] > table.levels_V[i - 1]))
+            fail(record.source, field + ".levels\": must be strictly ascending");
     }
     return table;
 }
@@ -141,6 +135,18 @@ std::string cName(int i, int j) { return "C_" + std::to_string(i) + "_" + std::t
 const GainCellPolynomial& GainCellModel::polynomial() const {
     if (!polynomial_) throw std::runtime_error("the fits directory has no gaincell-poly record (needed by the nonlinear model)");
     return *polynomial_;
+}
+
+void GainCellModel::requireSpread(ArrayModel array_model) const {
+    const bool nonlinear = array_model == ArrayModel::Nonlinear;
+    if (!pulse_set_.std.empty() || !readout_set_.std.empty()) return;
+    if (nonlinear && ((poly_set_ && !poly_set_->std.empty()) || !noise_.empty())) return;
+    std::string missing = pulse_set_.source + " and " + readout_set_.source + " have no \"spread.coefficient_std\"";
+    if (nonlinear)
+        missing += ", and " + (poly_set_ ? poly_set_->source : std::string("the gaincell-poly record")) +
+                   " has neither \"spread.coefficient_std\" nor \"spread.readout_noise\"";
+    throw std::runtime_error("variability is on but the fits give nothing to vary: " + missing +
+                             " (regenerate them with `imc characterize gaincell-fits`)");
 }
 
 double GainCellModel::decayPerStep(int layers) const {

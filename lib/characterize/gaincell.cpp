@@ -251,9 +251,16 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
     res.record.quality.extra = {{"identifiable", false}, {"rmse_unit", "fC"}};
     res.record.spread = json::object();
     if (!res.coefficientStd.empty()) res.record.spread["coefficient_std"] = res.coefficientStd;
-    // Not named readout_noise: this is device-to-device spread, which coefficient_std already carries.
-    res.record.spread["output_std_by_level"] = {{"Q_ns", Qmax_ns}, {"levels", levels}, {"mean_fC", means}, {"std_fC", stds},
-                                                {"meaning", "device-to-device spread of S at the longest pulse"}};
+    // The behavioral model multiplies this per-cell spread by each read's pulse length in Q units,
+    // so it is stored per ns of pulse (fC/ns): the spread of S at the longest pulse / its length.
+    json noiseStd = json::array(), noiseMean = json::array();
+    for (std::size_t k = 0; k < stds.size(); ++k)
+        noiseStd.push_back(stds[k].get<double>() / Qmax_ns), noiseMean.push_back(means[k].get<double>() / Qmax_ns);
+    res.record.spread["readout_noise"] = {
+        {"levels", levels}, {"levels_unit", "V"}, {"std", noiseStd}, {"mean", noiseMean}, {"unit", "fC/ns"},
+        {"Q_ns", Qmax_ns},
+        {"meaning", "Monte-Carlo (device-to-device) standard deviation of one cell's S at Q_ns, divided by Q_ns, "
+                    "per stored level"}};
     res.record.provenance = prov;
     if (res.full) {
         fit::FitRecord f = res.record;
@@ -537,6 +544,25 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
     }
     if (res.x_fC.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
     res.fit = sw.isSigned ? fit::fitSignedHardSigmoid(res.x_fC, res.width_s) : fit::fitHardSigmoid(res.x_fC, res.width_s);
+    // Each Monte-Carlo sample is one readout circuit: the spread of its own fit is the
+    // device-to-device spread the behavioral model draws per tile.
+    std::map<std::string, std::vector<double>> perSample;
+    if (sw.samples > 1) {
+        std::map<int, std::pair<std::vector<double>, std::vector<double>>> bySample;
+        for (const auto& row : res.run.rows) {
+            if (!row.ok) continue;
+            auto& [x, T] = bySample[int(row.values.at("sample"))];
+            for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c)
+                x.push_back(sw.Q_in_C[c] * 1e15), T.push_back(row.values.at(key("T_s", c)));
+        }
+        for (const auto& [sample, xT] : bySample) {
+            const auto f = sw.isSigned ? fit::fitSignedHardSigmoid(xT.first, xT.second) : fit::fitHardSigmoid(xT.first, xT.second);
+            perSample["slope_s_per_x"].push_back(f.slope_s_per_x);
+            perSample["offset_x"].push_back(f.offset_x);
+            perSample["T_max_s"].push_back(f.T_max_s);
+            perSample["S_sat_fC"].push_back(f.T_max_s / f.slope_s_per_x);
+        }
+    }
     json lv = json::array(), mn = json::array(), sd = json::array(), codeStd = json::array();
     double worstStd = 0;
     for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c) {
@@ -560,7 +586,13 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
     res.record.quality.n = res.fit.n;
     res.record.quality.extra = {{"rmse_unit", "s"}, {"offset_observed", res.fit.offset_observed},
                                 {"saturation_observed", res.fit.saturation_observed}, {"S_sat_fC", res.fit.T_max_s / res.fit.slope_s_per_x}};
-    res.record.spread = {{"readout_noise", res.readoutNoise}};
+    res.record.spread = {{"width_by_level", res.readoutNoise}};
+    if (!perSample.empty()) {
+        json stdOf = json::object();
+        for (const char* name : {"slope_s_per_x", "offset_x", "T_max_s"}) stdOf[name] = stddev(perSample.at(name));
+        res.record.spread["coefficient_std"] = stdOf;
+        res.record.spread["S_sat_std_fC"] = stddev(perSample.at("S_sat_fC"));
+    }
     res.record.provenance = provenance("imc characterize " + sw.name, res.run, sw.parameters, sw.seed, sw.samples, o);
 
     std::vector<report::Series> plot;
@@ -584,7 +616,8 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
                   {"rmse_s", res.fit.rmse},
                   {"r2", res.fit.r2},
                   {"worst_level_std_s", worstStd},
-                  {"readout_noise", res.readoutNoise},
+                  {"width_by_level", res.readoutNoise},
+                  {"coefficient_std", res.record.spread.value("coefficient_std", json::object())},
                   {"fits", fj},
                   {"wall_s", res.run.wall_s}};
     return res;

@@ -113,7 +113,7 @@ struct ChargeToPulseResult {
     RunSummary run;
     std::vector<double> x_fC, width_s;  // every (sample, level): input and signed pulse width
     fit::HardSigmoidFit fit;
-    nlohmann::json readoutNoise;  // {"levels": x_fC, "mean": [s], "std": [s]}
+    nlohmann::json readoutNoise;  // spread.width_by_level: {"levels": x_fC, "mean": [s], "std": [s]} across samples
     fit::FitRecord record;
     nlohmann::json report;
 };
