@@ -6,6 +6,8 @@
 // both with quantized inputs, HardSigmoid charge-to-pulse instead of softmax, a causal sliding
 // window, the capacitor decay mask, 64-token sub-tiles read out separately and summed digitally.
 // Every device number comes from fits files (lib/behavior/README.md lists the keys read).
+#include "fit/fit.hpp"
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -65,11 +67,9 @@ struct SignedReadout {
 };
 
 // Gain-cell polynomial at the array's fixed V_in, in per-power form:
-// out = pulse * sum_{i=0..3} D[i] * (stored - offset_V)^i, D_i = sum_j C_i_j V_in^j (eq. 4).
-struct GainCellPolynomial {
-    std::array<double, 4> D{};
-    double offset_V = 0.0;
-};
+// out = pulse * sum_{i=0..3} D[i] * (stored - offset_V)^i, D_i = sum_j C_i_j V_in^j (eq. 4);
+// the one the characterization checks against SPICE (lib/fit).
+using GainCellPolynomial = imc::fit::GainCellPolynomial;
 
 // Per-cell readout noise at a full-length pulse, interpolated linearly in the stored level.
 struct ReadoutNoiseTable {
@@ -144,7 +144,7 @@ private:
     ArrayArchitecture architecture_;
     std::optional<GainCellPolynomial> polynomial_;
     std::optional<CoefficientSet> poly_set_;
-    double poly_V_in_V_ = 0.0;  // V_in folded into D_i when the record gives the full C_i_j
+    std::optional<double> poly_V_in_V_;  // V_in folded into D_i when the record gives the full C_i_j
     CoefficientSet pulse_set_, readout_set_;
     HardSigmoidPulse pulse_;
     SignedReadout readout_;

@@ -128,8 +128,6 @@ double lookup(const std::map<std::string, double>& coefficients, const std::stri
     return it->second;
 }
 
-std::string cName(int i, int j) { return "C_" + std::to_string(i) + "_" + std::to_string(j); }
-
 }  // namespace
 
 const GainCellPolynomial& GainCellModel::polynomial() const {
@@ -170,20 +168,7 @@ LinearArray cellLinearization(const GainCellModel& model) {
 }
 
 GainCellPolynomial GainCellModel::polynomialFrom(const std::map<std::string, double>& c) const {
-    const std::string& source = poly_set_ ? poly_set_->source : std::string("gaincell-poly");
-    GainCellPolynomial poly;
-    poly.offset_V = lookup(c, source, "K_offset");
-    if (c.count("C_0_0")) {
-        // Full form: fold V_in into the per-power sums once, D_i = sum_j C_i_j V_in^j.
-        for (int i = 0; i <= 3; ++i) {
-            double sum = 0.0, V_in_power = 1.0;
-            for (int j = 0; j <= 3 - i; ++j, V_in_power *= poly_V_in_V_) sum += lookup(c, source, cName(i, j)) * V_in_power;
-            poly.D[static_cast<std::size_t>(i)] = sum;
-        }
-    } else {
-        for (int i = 0; i <= 3; ++i) poly.D[static_cast<std::size_t>(i)] = lookup(c, source, "D_" + std::to_string(i));
-    }
-    return poly;
+    return imc::fit::gainCellPolynomial(c, poly_V_in_V_, poly_set_ ? poly_set_->source : std::string("gaincell-poly"));
 }
 
 HardSigmoidPulse GainCellModel::pulseFrom(const CoefficientSet& set, const std::map<std::string, double>& c) {
@@ -276,11 +261,8 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
             if (!arch.V_in_V && !poly_V_in)
                 fail(array.source, "the gain-cell polynomial has C_i_j, so the read voltage \"V_in_V\" is needed");
             model.poly_V_in_V_ = arch.V_in_V ? *arch.V_in_V : *poly_V_in;
-        } else if (!poly.coefficients.count("D_0")) {
-            fail(poly.source, "gaincell-poly needs either C_0_0..C_3_0 or D_0..D_3");
-        } else if (arch.V_in_V && poly_V_in && std::abs(*arch.V_in_V - *poly_V_in) > 1e-9 * std::abs(*poly_V_in)) {
-            fail(poly.source, "the per-power sums D_i were fitted at V_in = " + std::to_string(*poly_V_in) +
-                                  " V but the array reads at V_in_V = " + std::to_string(*arch.V_in_V) + " V");
+        } else {
+            imc::fit::gainCellPolynomial(poly.coefficients, arch.V_in_V, poly.source);  // the D form and its V_in
         }
         // A polynomial in ns needs to know how long a full pulse is; without it every pulse
         // would be read as a fraction of a nanosecond.

@@ -281,7 +281,7 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
 
     // Plots: charge against K for each Q (nominal V_in, sample 0) with the fit; against K for each
     // V_in at the longest pulse; residuals of the nominal fit.
-    const CellPolynomial poly = CellPolynomial::fromRecord(res.record, nominal);
+    const fit::GainCellPolynomial poly = fit::gainCellPolynomial(res.record.coefficients, nominal, res.record.source);
     std::vector<report::Series> fam, byVin, resid;
     for (double q : sw.Q_s) {
         report::Series pts{"SPICE Q = " + netlist::formatSI(q * 1e9) + " ns", {}, {}, report::Series::Style::Points};
@@ -625,25 +625,6 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
 
 // ================================================================ arrays
 
-double CellPolynomial::operator()(double Q_ns, double K_V) const {
-    const double d = K_V - K_offset_V;
-    return Q_ns * (D[0] + d * (D[1] + d * (D[2] + d * D[3])));
-}
-
-CellPolynomial CellPolynomial::fromRecord(const fit::FitRecord& r, double V_in_V) {
-    CellPolynomial p;
-    p.K_offset_V = r.coefficient("K_offset");
-    if (r.coefficients.count("C_0_0")) {
-        fit::GainCellCoefficients C{};
-        for (int i = 0; i <= 3; ++i)
-            for (int j = 0; i + j <= 3; ++j) C[i][j] = r.coefficient("C_" + std::to_string(i) + "_" + std::to_string(j));
-        p.D = fit::gainCellPerPowerSums(C, V_in_V);
-    } else {
-        for (int i = 0; i <= 3; ++i) p.D[std::size_t(i)] = r.coefficient("D_" + std::to_string(i));
-    }
-    return p;
-}
-
 namespace {
 
 struct ColumnOut {
@@ -749,7 +730,6 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
                             (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
     const std::string tag = std::to_string(R) + "x" + std::to_string(C);
-    const CellPolynomial poly = CellPolynomial::fromRecord(a.polynomial, 0.9);
 
     // The readouts of this array size, characterized on the spot (behavioral, seconds): the
     // model's HardSigmoids then match the circuits the array uses.
@@ -782,6 +762,9 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     }
     json params = a.parameters;
     params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
+    // The model the transformer runs, at the read voltage of the simulated arrays.
+    const fit::GainCellPolynomial poly =
+        fit::gainCellPolynomial(a.polynomial.coefficients, first.front().V_in_V, a.polynomial.source);
     const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
 
     // Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the

@@ -129,14 +129,6 @@ ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int sample
 
 // ---------------------------------------------------------------- arrays
 
-// The cell polynomial at one V_in, from a gaincell-poly record (C_i_j folded at V_in, or D_i).
-struct CellPolynomial {
-    std::array<double, 4> D{};
-    double K_offset_V = 0.45;
-    double operator()(double Q_ns, double K_V) const;  // fC
-    static CellPolynomial fromRecord(const fit::FitRecord& record, double V_in_V);
-};
-
 struct ArrayCharacterization {
     int rows = 8, cols = 8, samples = 1;
     std::uint64_t seed = 1;

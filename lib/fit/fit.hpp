@@ -60,11 +60,31 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
                                       std::span<const double> S, std::span<const double> V_in,
                                       double K_offset_V);
 
-// S for one cell with the full C_ij model.
-double evaluateGainCellPolynomial(const GainCellCoefficients& C, double Q, double K, double V_in,
-                                  double K_offset_V);
 // D_i = sum_j C_ij V_in^j, for comparing a full fit (or published C_ij) with a single-V_in fit.
 std::array<double, 4> gainCellPerPowerSums(const GainCellCoefficients& C, double V_in);
+
+// The gain-cell polynomial at the array's fixed read voltage, in per-power form:
+// S = Q sum_{i=0..3} D_i (K - offset_V)^i, in the units of the record it came from (fC with Q in
+// ns for ours). The one evaluation of eq. 4 shared by the characterization (SPICE against the
+// model) and the behavioral model the transformer runs.
+struct GainCellPolynomial {
+    std::array<double, 4> D{};
+    double offset_V = 0.0;
+    double operator()(double Q, double K) const {
+        const double d = K - offset_V;
+        return Q * (D[0] + d * (D[1] + d * (D[2] + d * D[3])));
+    }
+};
+
+// From a gaincell-poly record's coefficients (see fits/README.md): the ten C_i_j folded at
+// V_in_V (required then), or D_0..D_3 as given; a D form whose own "V_in" differs from a given
+// V_in_V is refused. Throws FitsFormatError naming `source` and the key.
+GainCellPolynomial gainCellPolynomial(const std::map<std::string, double>& coefficients,
+                                      std::optional<double> V_in_V, const std::string& source);
+
+// S for one cell with the full C_ij model: the per-power sums at V_in, evaluated as above.
+double evaluateGainCellPolynomial(const GainCellCoefficients& C, double Q, double K, double V_in,
+                                  double K_offset_V);
 
 // ---------------------------------------------------------------- distributions
 
