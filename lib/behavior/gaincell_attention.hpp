@@ -90,7 +90,7 @@ struct ArrayArchitecture {
     UniformQuantizer output;  // per-tile signed readout, fraction of T_max
     int tile_size = 0;        // keys per sub-tile (array columns)
     // A full-length pulse in the polynomial's Q unit: gaincell-array "pulse_full_scale_ns" when
-    // the polynomial takes Q in ns (15 for T_max = 15 ns), 1 when it takes Q in [0, 1].
+    // the polynomial takes Q in ns (15 for T_max = 15 ns), 1 (key absent) when it takes Q in [0, 1].
     double pulse_full_scale = 1.0;
     std::optional<double> V_in_V;           // read voltage of the cells
     std::optional<double> step_latency_s;   // delta_t: latency of one layer's attention step
@@ -105,10 +105,10 @@ struct CoefficientSet {
 
 class GainCellModel {
 public:
-    // Reads every *.json fits file in `fits_dir` (imc::fit::readFit) and picks the records by
-    // their `model`: "gaincell-array" (required), "c2p-relu" or "hardsigmoid" (required),
-    // "c2p-signed" or "hardsigmoid-signed" (required), "gaincell-poly" (required by the nonlinear
-    // model only), "retention" (optional; no decay without it). Other models are ignored.
+    // Reads every *.json fits file in `fits_dir` (imc::fit::readFitsFolder) and picks the records by
+    // their `model`: "gaincell-array" (required), "c2p-relu" (required), "c2p-signed" (required),
+    // "gaincell-poly" (required by the nonlinear model only), "retention" (optional; no decay
+    // without it). Other models are ignored.
     // Throws std::runtime_error naming the directory, file and key on anything missing or wrong.
     static GainCellModel load(const std::string& fits_dir);
 

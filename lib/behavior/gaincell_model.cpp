@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <set>
 #include <stdexcept>
 
 namespace imc::behavior {
@@ -192,28 +190,10 @@ SignedReadout GainCellModel::readoutFrom(const CoefficientSet& set, const std::m
 }
 
 GainCellModel GainCellModel::load(const std::string& fits_dir) {
-    namespace fs = std::filesystem;
-    if (!fs::is_directory(fits_dir)) throw std::runtime_error(fits_dir + ": not a directory of fits files");
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(fits_dir))
-        if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-
-    const std::set<std::string> used{"gaincell-array", "c2p-relu", "hardsigmoid", "c2p-signed",
-                                     "hardsigmoid-signed", "gaincell-poly", "retention"};
+    const std::vector<FitRecord> all = imc::fit::readFitsFolder(fits_dir);
     std::map<std::string, FitRecord> records;
-    for (const auto& path : files) {
-        FitRecord record = imc::fit::readFit(path.string());
-        if (!used.count(record.model)) continue;
-        // c2p-relu and hardsigmoid are two names of one circuit law; so are the signed ones.
-        std::string role = record.model;
-        if (role == "hardsigmoid") role = "c2p-relu";
-        if (role == "hardsigmoid-signed") role = "c2p-signed";
-        if (records.count(role))
-            throw std::runtime_error(fits_dir + ": two files give model \"" + role + "\": " + records[role].source +
-                                     " and " + record.source);
-        records.emplace(role, std::move(record));
-    }
+    for (const char* model : {"gaincell-array", "c2p-relu", "c2p-signed", "gaincell-poly", "retention"})
+        if (auto record = imc::fit::findFit(all, model, fits_dir)) records.emplace(model, std::move(*record));
     auto need = [&](const std::string& role, const std::string& what) -> const FitRecord& {
         const auto it = records.find(role);
         if (it == records.end())
@@ -232,17 +212,12 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
     arch.V_in_V = optionalCoefficient(array, "V_in_V");
     arch.step_latency_s = optionalCoefficient(array, "step_latency_s");
     const auto full_scale_ns = optionalCoefficient(array, "pulse_full_scale_ns");
-    const auto full_scale = optionalCoefficient(array, "pulse_full_scale");
-    if (full_scale_ns && full_scale)
-        fail(array.source, "give one of \"pulse_full_scale_ns\" and \"pulse_full_scale\", not both");
-    arch.pulse_full_scale = full_scale_ns ? *full_scale_ns : full_scale ? *full_scale : 1.0;
-    if (!(arch.pulse_full_scale > 0.0))
-        fail(array.source, std::string("\"") + (full_scale_ns ? "pulse_full_scale_ns" : "pulse_full_scale") +
-                               "\" must be positive");
+    arch.pulse_full_scale = full_scale_ns ? *full_scale_ns : 1.0;
+    if (!(arch.pulse_full_scale > 0.0)) fail(array.source, "\"pulse_full_scale_ns\" must be positive");
 
-    model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse; or model \"hardsigmoid\""));
+    model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse"));
     model.pulse_ = pulseFrom(model.pulse_set_, model.pulse_set_.mean);
-    model.readout_set_ = coefficientSet(need("c2p-signed", "second-array signed readout; or model \"hardsigmoid-signed\""));
+    model.readout_set_ = coefficientSet(need("c2p-signed", "second-array signed readout"));
     model.readout_ = readoutFrom(model.readout_set_, model.readout_set_.mean);
 
     if (const auto it = records.find("retention"); it != records.end()) {

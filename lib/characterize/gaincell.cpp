@@ -32,16 +32,8 @@ RunSpec subRun(const std::string& name, const GainCellRunOptions& o, std::uint64
 
 fit::FitProvenance provenance(const std::string& generator, const RunSummary& run, const json& parameters,
                               std::uint64_t seed, int samples, const GainCellRunOptions& o) {
-    fit::FitProvenance p;
-    p.generator = generator;
-    p.parameters = parameters;
-    p.netlist_sha256 = run.netlistHash;
-    p.seed = seed;
-    p.samples = std::uint64_t(samples);
-    p.ngspice_version = run.ngspiceVersion;
-    p.created_utc = fit::currentUtcTimestamp();
-    p.command = o.command;
-    return p;
+    return fit::fitProvenance(generator, o.command, parameters, std::uint64_t(samples), seed, run.netlistHash,
+                              run.ngspiceVersion);
 }
 
 // Writes `record` as <dir>/<file> and, when asked, into the fits folder too.
@@ -80,27 +72,6 @@ std::string probeKey(std::size_t p, std::size_t c) {
     std::string k = "V";
     k += std::to_string(p);
     return key(k, c);
-}
-
-std::map<std::string, double> polyCoefficients(const fit::GainCellPolyFit& f) {
-    auto c = f.coefficients;
-    c["K_offset"] = f.K_offset_V;
-    if (!f.identifiable) c["V_in"] = f.V_in_V;
-    return c;
-}
-
-std::map<std::string, std::string> polyUnits(const std::map<std::string, double>& c) {
-    std::map<std::string, std::string> u;
-    for (const auto& [name, v] : c) {
-        if (name == "K_offset" || name == "V_in") {
-            u[name] = "V";
-            continue;
-        }
-        int power = name[2] - '0';
-        if (name[0] == 'C') power += name[4] - '0';
-        u[name] = power == 0 ? "fC/ns" : "fC/(ns*V^" + std::to_string(power) + ")";
-    }
-    return u;
 }
 
 }  // namespace
@@ -236,19 +207,11 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
     const auto [Qmin, Qmax] = std::minmax_element(sw.Q_s.begin(), sw.Q_s.end());
     const auto prov = provenance("imc characterize gaincell (" + sw.cell.subckt + ")", res.run, sw.parameters, sw.seed,
                                  sw.samples, o);
-    res.record.model = "gaincell-poly";
+    const fit::Range K_range{*Kmin, *Kmax}, Q_range{*Qmin * 1e9, *Qmax * 1e9};
+    res.record = fit::gainCellPolyRecord(res.nominal, "fC", "ns", Q_range, K_range, {nominal, nominal});
     res.record.description = "S = Q * sum_i D_i (K - K_offset)^i at V_in = " + netlist::formatSI(nominal) +
                              " V (paper 002 eq. 4 folded at the array's read voltage, D_i = sum_j C_i_j V_in^j); S is the "
                              "bit-line charge in fC, Q the PWM pulse width in ns, K the stored voltage in V";
-    res.record.coefficients = polyCoefficients(res.nominal);
-    res.record.units = polyUnits(res.record.coefficients);
-    res.record.units["S"] = "fC";
-    res.record.units["Q"] = "ns";
-    res.record.validity = {{"K_V", {*Kmin, *Kmax}}, {"Q_ns", {*Qmin * 1e9, *Qmax * 1e9}}, {"V_in_V", {nominal, nominal}}};
-    res.record.quality.rmse = res.nominal.rmse;
-    res.record.quality.r2 = res.nominal.r2;
-    res.record.quality.n = res.nominal.n;
-    res.record.quality.extra = {{"identifiable", false}, {"rmse_unit", "fC"}};
     res.record.spread = json::object();
     if (!res.coefficientStd.empty()) res.record.spread["coefficient_std"] = res.coefficientStd;
     // The behavioral model multiplies this per-cell spread by each read's pulse length in Q units,
@@ -263,19 +226,10 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
                     "per stored level"}};
     res.record.provenance = prov;
     if (res.full) {
-        fit::FitRecord f = res.record;
-        f.description = "S = sum_{i+j<=3} C_i_j Q (K - K_offset)^i V_in^j (paper 002 eq. 4), S in fC, Q in ns";
-        f.coefficients = polyCoefficients(*res.full);
-        f.units = polyUnits(f.coefficients);
-        f.units["S"] = "fC";
-        f.units["Q"] = "ns";
         const auto [Vmin, Vmax] = std::minmax_element(sw.V_in_V.begin(), sw.V_in_V.end());
-        f.validity["V_in_V"] = {*Vmin, *Vmax};
-        f.quality.rmse = res.full->rmse;
-        f.quality.r2 = res.full->r2;
-        f.quality.n = res.full->n;
-        f.quality.extra = {{"identifiable", true}, {"rmse_unit", "fC"}};
-        f.spread = json::object();
+        fit::FitRecord f = fit::gainCellPolyRecord(*res.full, "fC", "ns", Q_range, K_range, {*Vmin, *Vmax});
+        f.description = "S = sum_{i+j<=3} C_i_j Q (K - K_offset)^i V_in^j (paper 002 eq. 4), S in fC, Q in ns";
+        f.provenance = prov;
         res.fullRecord = f;
     }
 
@@ -439,16 +393,13 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
     report::plotXY(res.run.dir / "retention.png", ps, plot);
 
     const RetentionResult::Trace& nominalHigh = res.traces.front();
-    res.record.model = "retention";
+    res.record = fit::retentionRecord(nominalHigh.fit, {0.0, b.stop_s});
     res.record.description = "V(t) = V_inf + (V0 - V_inf) exp(-t / tau): storage node of the standard gain cell (Cs = 200 fF) "
                              "after writing K = 0.9 V, write bit line parked at 0.45 V; the shortest of the four cases "
                              "(all in spread.cases)";
-    res.record.coefficients = {{"tau_s", mean(tauStandardHigh)}, {"V0_V", nominalHigh.fit.V0_V}, {"V_inf_V", nominalHigh.fit.V_inf_V}};
-    res.record.units = {{"tau_s", "s"}, {"V0_V", "V"}, {"V_inf_V", "V"}};
-    res.record.validity = {{"t_s", {0.0, b.stop_s}}};
-    res.record.quality.rmse = nominalHigh.fit.rmse;
+    res.record.coefficients["tau_s"] = mean(tauStandardHigh);  // over the Monte-Carlo samples
+    res.record.quality.r2.reset();                              // not kept per trace
     res.record.quality.n = std::uint64_t(tauStandardHigh.size());
-    res.record.quality.extra = {{"rmse_unit", "V"}};
     res.record.spread = {{"tau_std_s", stddev(tauStandardHigh)}, {"cases", traces},
                          {"paper_tau_s", 5e-3},
                          {"note", "the PTM 32 nm card's gate tunnelling of the read nMOS limits retention at high K; "
@@ -572,20 +523,12 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
     }
     res.readoutNoise = {{"levels", lv}, {"mean", mn}, {"std", sd}, {"std_codes", codeStd}, {"levels_unit", "fC"},
                         {"unit", "s"}, {"code_unit", "1 ns counter steps"}};
-    res.record.model = sw.isSigned ? "c2p-signed" : "c2p-relu";
+    const auto [xmin, xmax] = std::minmax_element(res.x_fC.begin(), res.x_fC.end());
+    res.record = fit::chargeToPulseRecord(res.fit, "fC", {*xmin, *xmax});
     res.record.description = sw.isSigned
                                  ? "T = sign(x) clamp(slope (|x| - offset), 0, T_max): signed charge-to-pulse, x = bit-line charge in fC"
                                  : "T = clamp(slope (x - offset), 0, T_max): ReLU/HardSigmoid charge-to-pulse (paper 002 eq. 3), x = "
                                    "bit-line charge in fC; S_sat = T_max / slope";
-    res.record.coefficients = {{"slope_s_per_x", res.fit.slope_s_per_x}, {"offset_x", res.fit.offset_x}, {"T_max_s", res.fit.T_max_s}};
-    res.record.units = {{"slope_s_per_x", "s/fC"}, {"offset_x", "fC"}, {"T_max_s", "s"}, {"x", "fC"}};
-    const auto [xmin, xmax] = std::minmax_element(res.x_fC.begin(), res.x_fC.end());
-    res.record.validity = {{"x_fC", {*xmin, *xmax}}};
-    res.record.quality.rmse = res.fit.rmse;
-    res.record.quality.r2 = res.fit.r2;
-    res.record.quality.n = res.fit.n;
-    res.record.quality.extra = {{"rmse_unit", "s"}, {"offset_observed", res.fit.offset_observed},
-                                {"saturation_observed", res.fit.saturation_observed}, {"S_sat_fC", res.fit.T_max_s / res.fit.slope_s_per_x}};
     res.record.spread = {{"width_by_level", res.readoutNoise}};
     if (!perSample.empty()) {
         json stdOf = json::object();
@@ -920,12 +863,8 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     res.record.quality.n = std::uint64_t(all.size());
     res.record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
     res.record.spread = {{"energy", res.report["energy"]}};
-    res.record.provenance.generator = "imc characterize gaincell-array";
-    res.record.provenance.parameters = params;
-    res.record.provenance.seed = a.seed;
-    res.record.provenance.samples = std::uint64_t(a.samples);
-    res.record.provenance.created_utc = fit::currentUtcTimestamp();
-    res.record.provenance.command = o.command;
+    res.record.provenance =
+        fit::fitProvenance("imc characterize gaincell-array", o.command, params, std::uint64_t(a.samples), a.seed);
     const auto files = writeRecord(res.record, res.dir, "gaincell-array.json", o);
     json fj = json::array();
     for (const auto& f : files) fj.push_back(f.string());

@@ -139,17 +139,10 @@ JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
         fitsDir = fs::path(tb.text("fits_dir"));
         if (fitsDir.is_relative()) fitsDir = fs::absolute(job.file).parent_path() / fitsDir;
     }
-    bool found = false;
-    if (fs::is_directory(fitsDir))
-        for (const auto& e : fs::directory_iterator(fitsDir))
-            if (e.path().extension() == ".json") {
-                try {
-                    auto rec = fit::readFit(e.path().string());
-                    if (rec.model == "gaincell-poly") a.polynomial = rec, found = true;
-                } catch (const std::exception&) {
-                }
-            }
-    if (!found) tb.failKey("fits_dir", "no gaincell-poly fit in " + fitsDir.string() + " (run imc characterize gaincell)");
+    if (!fs::is_directory(fitsDir)) tb.failKey("fits_dir", fitsDir.string() + " is not a directory");
+    auto polynomial = fit::findFit(fitsDir.string(), "gaincell-poly");  // a broken file there is an error
+    if (!polynomial) tb.failKey("fits_dir", "no gaincell-poly fit in " + fitsDir.string() + " (run imc characterize gaincell)");
+    a.polynomial = std::move(*polynomial);
     a.cell = job.cell;
     a.samples = job.samples;
     a.seed = job.seed;

@@ -11,6 +11,9 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,18 @@ double fittedStd(const CoefficientSet& set, const std::string& name) {
 double saturationRelativeStd(const CoefficientSet& set) {
     const double T = set.mean.at("T_max_s"), slope = set.mean.at("slope_s_per_x");
     return std::hypot(fittedStd(set, "T_max_s") / T, fittedStd(set, "slope_s_per_x") / slope);
+}
+
+// One read of a one-query, one-key head with variability on: its S and phi.
+HeadTrace readWithSeed(const GainCellModel& model, const AttentionOptions& options, int seed, const Matrix& q,
+                       const Matrix& k, const Matrix& v) {
+    Variability variability;
+    variability.enabled = true;
+    variability.seed = std::uint64_t(seed);
+    Matrix out(q.rows(), q.cols());
+    HeadTrace trace;
+    gainCellAttentionForward(model, options, variability, {0, 0}, q, k, v, out, &trace);
+    return trace;
 }
 
 }  // namespace
@@ -109,15 +124,7 @@ TEST_CASE("One cell read with the shipped fits: the spread of S over seeds is th
         INFO("K = " << K);
         const Matrix k = Matrix::Constant(1, 1, static_cast<float>(K));
         std::vector<double> S;
-        for (int seed = 1; seed <= N; ++seed) {
-            Variability variability;
-            variability.enabled = true;
-            variability.seed = std::uint64_t(seed);
-            Matrix out(1, 1);
-            HeadTrace trace;
-            gainCellAttentionForward(model, options, variability, {0, 0}, q, k, v, out, &trace);
-            S.push_back(trace.S(0, 0));
-        }
+        for (int seed = 1; seed <= N; ++seed) S.push_back(readWithSeed(model, options, seed, q, k, v).S(0, 0));
         const double Kq = model.architecture().key(K), d = Kq - model.polynomial().offset_V;
         double variance = std::pow(model.readoutNoise().at(Kq), 2), mean = 0.0;
         for (std::size_t i = 0; i < 4; ++i) {
@@ -142,12 +149,7 @@ TEST_CASE("The linear model's pulse spreads over seeds as the fitted charge-to-p
     std::vector<double> phi;
     double S = 0.0;
     for (int seed = 1; seed <= N; ++seed) {
-        Variability variability;
-        variability.enabled = true;
-        variability.seed = std::uint64_t(seed);
-        Matrix out(1, 1);
-        HeadTrace trace;
-        gainCellAttentionForward(model, options, variability, {0, 0}, q, k, v, out, &trace);
+        const HeadTrace trace = readWithSeed(model, options, seed, q, k, v);
         phi.push_back(trace.phi(0, 0));
         S = trace.S(0, 0);
     }
@@ -208,4 +210,43 @@ TEST_CASE("Variability on with fits that give no spread is an error naming the f
     nonlinear.model = ArrayModel::Nonlinear;
     CHECK_THROWS_WITH(gainCellAttentionForward(model, nonlinear, variability, {0, 0}, q, k, v, out),
                       ContainsSubstring("poly.json") && ContainsSubstring("spread.readout_noise"));
+}
+
+TEST_CASE("fits/README.md's complete example loads into the gain-cell model with every key it shows", "[behavior][fits]") {
+    std::ifstream in(std::string(IMC_SOURCE_DIR) + "/fits/README.md");
+    REQUIRE(in);
+    const std::string readme((std::istreambuf_iterator<char>(in)), {});
+    const std::size_t heading = readme.find("## Complete example");
+    REQUIRE(heading != std::string::npos);
+    const std::size_t start = readme.find("```json\n", heading) + 8, end = readme.find("```", start);
+    const nlohmann::json example = nlohmann::json::parse(readme.substr(start, end - start));
+    const imc::fit::FitRecord record = imc::fit::fitFromJson(example, "README example");
+    // Writer and reader agree on it, and it uses the spellings of the shipped file of its model.
+    CHECK(imc::fit::fitFromJson(nlohmann::json(imc::fit::toJson(record)), "again").spread == record.spread);
+    const imc::fit::FitRecord shipped = imc::fit::readFit(kShippedFits + "/gaincell-poly.json");
+    CHECK(record.model == shipped.model);
+    for (const auto& [key, value] : record.spread.items()) CHECK(shipped.spread.contains(key));
+    for (const auto& [name, unit] : record.units) {
+        INFO(name);
+        if (shipped.units.count(name)) CHECK(shipped.units.at(name) == unit);
+    }
+
+    // The shipped architecture and readouts with the example as the polynomial.
+    const std::string dir = freshDir("readme-example");
+    for (const char* file : {"gaincell-array.json", "c2p-relu.json", "c2p-signed.json"})
+        std::filesystem::copy_file(kShippedFits + "/" + file, dir + "/" + file);
+    imc::fit::writeFit(dir + "/gaincell.json", record);
+    const GainCellModel model = GainCellModel::load(dir);
+    for (std::size_t i = 0; i < 4; ++i) {
+        const std::string name = "D_" + std::to_string(i);
+        CHECK(model.polynomial().D[i] == example["coefficients"][name].get<double>());
+        CHECK(model.polynomialCoefficients()->std.at(name) == example["spread"]["coefficient_std"][name].get<double>());
+    }
+    CHECK(model.polynomial().offset_V == 0.45);
+    const auto& noise = example["spread"]["readout_noise"];
+    REQUIRE(model.readoutNoise().levels_V.size() == noise["levels"].size());
+    for (std::size_t i = 0; i < noise["levels"].size(); ++i) {
+        CHECK(model.readoutNoise().levels_V[i] == noise["levels"][i].get<double>());
+        CHECK(model.readoutNoise().std[i] == noise["std"][i].get<double>());
+    }
 }
