@@ -93,7 +93,7 @@ JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
     tb.allowOnly({"kind", "T_max_s", "bit_line_F", "vdd_V"});
     onlySweeps(job, {"Q_in"});
     const bool isSigned = job.cell.roles.count("sign") > 0;
-    onlyFits(job, {isSigned ? "hardsigmoid-signed" : "hardsigmoid"});
+    onlyFits(job, {isSigned ? "c2p-signed" : "c2p-relu"});
     ChargeToPulseSweep sw;
     sw.name = job.name;
     sw.readout = job.cell;
@@ -112,11 +112,7 @@ JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
     JobOutcome out;
     out.run = r.run;
     out.report = r.report;
-    for (const auto& f : job.fits) {
-        fit::FitRecord rec = r.record;
-        rec.model = f;
-        out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, rec));
-    }
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
     return out;
 }
 
