@@ -448,6 +448,31 @@ ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int sample
     return s;
 }
 
+namespace {
+
+// Each Monte-Carlo sample is one readout circuit: its own HardSigmoid fit, per coefficient (and
+// S_sat_fC) over the samples. Their spread is the device-to-device spread the model draws per tile.
+std::map<std::string, std::vector<double>> perSampleReadoutFits(const ChargeToPulseSweep& sw, const RunSummary& run) {
+    std::map<int, std::pair<std::vector<double>, std::vector<double>>> bySample;
+    for (const auto& row : run.rows) {
+        if (!row.ok) continue;
+        auto& [x, T] = bySample[int(row.values.at("sample"))];
+        for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c)
+            x.push_back(sw.Q_in_C[c] * 1e15), T.push_back(row.values.at(key("T_s", c)));
+    }
+    std::map<std::string, std::vector<double>> perSample;
+    for (const auto& [sample, xT] : bySample) {
+        const auto f = sw.isSigned ? fit::fitSignedHardSigmoid(xT.first, xT.second) : fit::fitHardSigmoid(xT.first, xT.second);
+        perSample["slope_s_per_x"].push_back(f.slope_s_per_x);
+        perSample["offset_x"].push_back(f.offset_x);
+        perSample["T_max_s"].push_back(f.T_max_s);
+        perSample["S_sat_fC"].push_back(f.T_max_s / f.slope_s_per_x);
+    }
+    return perSample;
+}
+
+}  // namespace
+
 ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, const GainCellRunOptions& o) {
     std::vector<PlannedJob> jobs;
     for (int s = 0; s < sw.samples; ++s) {
@@ -495,25 +520,6 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
     }
     if (res.x_fC.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
     res.fit = sw.isSigned ? fit::fitSignedHardSigmoid(res.x_fC, res.width_s) : fit::fitHardSigmoid(res.x_fC, res.width_s);
-    // Each Monte-Carlo sample is one readout circuit: the spread of its own fit is the
-    // device-to-device spread the behavioral model draws per tile.
-    std::map<std::string, std::vector<double>> perSample;
-    if (sw.samples > 1) {
-        std::map<int, std::pair<std::vector<double>, std::vector<double>>> bySample;
-        for (const auto& row : res.run.rows) {
-            if (!row.ok) continue;
-            auto& [x, T] = bySample[int(row.values.at("sample"))];
-            for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c)
-                x.push_back(sw.Q_in_C[c] * 1e15), T.push_back(row.values.at(key("T_s", c)));
-        }
-        for (const auto& [sample, xT] : bySample) {
-            const auto f = sw.isSigned ? fit::fitSignedHardSigmoid(xT.first, xT.second) : fit::fitHardSigmoid(xT.first, xT.second);
-            perSample["slope_s_per_x"].push_back(f.slope_s_per_x);
-            perSample["offset_x"].push_back(f.offset_x);
-            perSample["T_max_s"].push_back(f.T_max_s);
-            perSample["S_sat_fC"].push_back(f.T_max_s / f.slope_s_per_x);
-        }
-    }
     json lv = json::array(), mn = json::array(), sd = json::array(), codeStd = json::array();
     double worstStd = 0;
     for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c) {
@@ -530,7 +536,8 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
                                  : "T = clamp(slope (x - offset), 0, T_max): ReLU/HardSigmoid charge-to-pulse (paper 002 eq. 3), x = "
                                    "bit-line charge in fC; S_sat = T_max / slope";
     res.record.spread = {{"width_by_level", res.readoutNoise}};
-    if (!perSample.empty()) {
+    if (sw.samples > 1) {
+        const auto perSample = perSampleReadoutFits(sw, res.run);
         json stdOf = json::object();
         for (const char* name : {"slope_s_per_x", "offset_x", "T_max_s"}) stdOf[name] = stddev(perSample.at(name));
         res.record.spread["coefficient_std"] = stdOf;
