@@ -51,13 +51,7 @@ void print(const Common& c, const json& report) {
 }
 
 fit::FitRecord findPolynomial(const std::string& dir) {
-    namespace fs = std::filesystem;
-    if (fs::is_directory(dir))
-        for (const auto& e : fs::directory_iterator(dir))
-            if (e.path().extension() == ".json") {
-                auto rec = fit::readFit(e.path().string());
-                if (rec.model == "gaincell-poly") return rec;
-            }
+    if (auto record = fit::findFit(dir, "gaincell-poly")) return *record;
     throw cli::UsageError("no gaincell-poly fit in " + dir + " (run `imc characterize gaincell --fits-out " + dir + "` first)");
 }
 

@@ -465,6 +465,7 @@ void attend(const ArraySetup& a, const StoredKeyValues& s, const GainCellModel& 
 void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
                               const Variability& variability, HeadIndex head, ConstMatrixRef q,
                               ConstMatrixRef k, ConstMatrixRef v, MatrixRef out, HeadTrace* trace) {
+    if (variability.enabled) model.requireSpread(options.model);
     const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
     StoredKeyValues stored;
     store(stored, a, model, options, variability, head, k, v);
@@ -484,6 +485,7 @@ long KeyValueCache::rowsWritten() const { return stored_ ? stored_->rows_written
 void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
                               const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
                               ConstMatrixRef v, MatrixRef out, KeyValueCache& cache) {
+    if (variability.enabled) model.requireSpread(options.model);
     const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
     if (!cache.stored_) {
         cache.stored_ = std::make_unique<StoredKeyValues>();

@@ -6,6 +6,8 @@
 // both with quantized inputs, HardSigmoid charge-to-pulse instead of softmax, a causal sliding
 // window, the capacitor decay mask, 64-token sub-tiles read out separately and summed digitally.
 // Every device number comes from fits files (lib/behavior/README.md lists the keys read).
+#include "fit/fit.hpp"
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -66,11 +68,9 @@ struct SignedReadout {
 };
 
 // Gain-cell polynomial at the array's fixed V_in, in per-power form:
-// out = pulse * sum_{i=0..3} D[i] * (stored - offset_V)^i, D_i = sum_j C_i_j V_in^j (eq. 4).
-struct GainCellPolynomial {
-    std::array<double, 4> D{};
-    double offset_V = 0.0;
-};
+// out = pulse * sum_{i=0..3} D[i] * (stored - offset_V)^i, D_i = sum_j C_i_j V_in^j (eq. 4);
+// the one the characterization checks against SPICE (lib/fit).
+using GainCellPolynomial = imc::fit::GainCellPolynomial;
 
 // Per-cell readout noise at a full-length pulse, interpolated linearly in the stored level.
 struct ReadoutNoiseTable {
@@ -82,6 +82,8 @@ struct ReadoutNoiseTable {
 
 // ---------------------------------------------------------------- the model loaded from fits
 
+enum class ArrayModel { Linear, Nonlinear };
+
 struct ArrayArchitecture {
     UniformQuantizer query;   // pulse widths as a fraction of T_max
     UniformQuantizer key;     // stored voltages (V)
@@ -89,7 +91,7 @@ struct ArrayArchitecture {
     UniformQuantizer output;  // per-tile signed readout, fraction of T_max
     int tile_size = 0;        // keys per sub-tile (array columns)
     // A full-length pulse in the polynomial's Q unit: gaincell-array "pulse_full_scale_ns" when
-    // the polynomial takes Q in ns (15 for T_max = 15 ns), 1 when it takes Q in [0, 1].
+    // the polynomial takes Q in ns (15 for T_max = 15 ns), 1 (key absent) when it takes Q in [0, 1].
     double pulse_full_scale = 1.0;
     std::optional<double> V_in_V;           // read voltage of the cells
     std::optional<double> step_latency_s;   // delta_t: latency of one layer's attention step
@@ -104,10 +106,10 @@ struct CoefficientSet {
 
 class GainCellModel {
 public:
-    // Reads every *.json fits file in `fits_dir` (imc::fit::readFit) and picks the records by
-    // their `model`: "gaincell-array" (required), "c2p-relu" or "hardsigmoid" (required),
-    // "c2p-signed" or "hardsigmoid-signed" (required), "gaincell-poly" (required by the nonlinear
-    // model only), "retention" (optional; no decay without it). Other models are ignored.
+    // Reads every *.json fits file in `fits_dir` (imc::fit::readFitsFolder) and picks the records by
+    // their `model`: "gaincell-array" (required), "c2p-relu" (required), "c2p-signed" (required),
+    // "gaincell-poly" (required by the nonlinear model only), "retention" (optional; no decay
+    // without it). Other models are ignored.
     // Throws std::runtime_error naming the directory, file and key on anything missing or wrong.
     static GainCellModel load(const std::string& fits_dir);
 
@@ -119,6 +121,12 @@ public:
     const SignedReadout& readout() const { return readout_; }
     std::optional<double> retention_tau_s() const { return tau_s_; }
     const ReadoutNoiseTable& readoutNoise() const { return noise_; }
+
+    // With variability enabled, the records `array_model` draws from (c2p-relu and c2p-signed;
+    // the nonlinear model also gaincell-poly) must give some spread: throws std::runtime_error
+    // naming each file and the keys looked for (spread.coefficient_std, spread.readout_noise)
+    // when none does, instead of silently running the mean model.
+    void requireSpread(ArrayModel array_model) const;
 
     // Delta_t / tau = L * delta_t / tau per token step (eq. 5); 0 without a retention fit.
     double decayPerStep(int layers) const;
@@ -137,7 +145,7 @@ private:
     ArrayArchitecture architecture_;
     std::optional<GainCellPolynomial> polynomial_;
     std::optional<CoefficientSet> poly_set_;
-    double poly_V_in_V_ = 0.0;  // V_in folded into D_i when the record gives the full C_i_j
+    std::optional<double> poly_V_in_V_;  // V_in folded into D_i when the record gives the full C_i_j
     CoefficientSet pulse_set_, readout_set_;
     HardSigmoidPulse pulse_;
     SignedReadout readout_;
@@ -151,8 +159,6 @@ private:
 void writePaperModelFits(const std::string& dir);
 
 // ---------------------------------------------------------------- one head's array step
-
-enum class ArrayModel { Linear, Nonlinear };
 
 // The ideal array of the linear model: S = gain Q (K - K_offset)^T, A = gain (phi)(V - V_offset).
 // Model choices rather than device numbers; the defaults are the paper's S = Q K^T, and

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <set>
 #include <stdexcept>
 
 namespace imc::behavior {
@@ -76,22 +74,18 @@ UniformQuantizer quantizerFrom(const FitRecord& record, const std::string& prefi
     return quantizer;
 }
 
-// spread.coefficient_std (or the older spread.mc_std): absolute std per coefficient name.
+// spread.coefficient_std: absolute std per coefficient name.
 std::map<std::string, double> coefficientStd(const FitRecord& record) {
     std::map<std::string, double> result;
     if (!record.spread.is_object()) return result;
-    for (const char* key : {"coefficient_std", "mc_std"}) {
-        const auto it = record.spread.find(key);
-        if (it == record.spread.end()) continue;
-        if (!it->is_object()) fail(record.source, std::string("field \"spread.") + key + "\" must be an object");
-        for (const auto& [name, value] : it->items()) {
-            if (!value.is_number() || value.get<double>() < 0.0)
-                fail(record.source, std::string("field \"spread.") + key + "." + name + "\" must be a number >= 0");
-            if (!record.coefficients.count(name))
-                fail(record.source, std::string("field \"spread.") + key + "." + name +
-                                        "\" names no coefficient of this model");
-            result[name] = value.get<double>();
-        }
+    const auto it = record.spread.find("coefficient_std");
+    if (it == record.spread.end()) return result;
+    if (!it->is_object()) fail(record.source, "field \"spread.coefficient_std\" must be an object");
+    for (const auto& [name, value] : it->items()) {
+        const std::string field = "field \"spread.coefficient_std." + name + "\"";
+        if (!value.is_number() || value.get<double>() < 0.0) fail(record.source, field + " must be a number >= 0");
+        if (!record.coefficients.count(name)) fail(record.source, field + " names no coefficient of this model");
+        result[name] = value.get<double>();
     }
     return result;
 }
@@ -100,30 +94,28 @@ CoefficientSet coefficientSet(const FitRecord& record) {
     return CoefficientSet{record.source, record.coefficients, coefficientStd(record)};
 }
 
-// spread.readout_noise* = {"levels" (or "K_levels_V"): [...], "std": [...], "mean": [...] (unused)}.
+// spread.readout_noise = {"levels": [V...], "std": [...], ...}; other keys of the table are for people.
 ReadoutNoiseTable readoutNoiseFrom(const FitRecord& record) {
     ReadoutNoiseTable table;
     if (!record.spread.is_object()) return table;
-    for (const auto& [key, value] : record.spread.items()) {
-        if (key.rfind("readout_noise", 0) != 0) continue;
-        const std::string field = "field \"spread." + key;
-        if (!value.is_object()) fail(record.source, field + "\" must be an object");
-        const auto levels = value.contains("levels") ? value.find("levels") : value.find("K_levels_V");
-        const auto stds = value.find("std");
-        if (levels == value.end() || stds == value.end() || !levels->is_array() || !stds->is_array())
-            fail(record.source, field + "\" needs arrays \"levels\" and \"std\"");
-        if (levels->size() != stds->size() || levels->empty())
-            fail(record.source, field + "\": \"levels\" and \"std\" must have the same, non-zero length");
-        for (std::size_t i = 0; i < levels->size(); ++i) {
-            if (!(*levels)[i].is_number() || !(*stds)[i].is_number())
-                fail(record.source, field + "\": entries must be numbers");
-            table.levels_V.push_back((*levels)[i].get<double>());
-            table.std.push_back((*stds)[i].get<double>());
-            if (table.std.back() < 0.0) fail(record.source, field + ".std\": must be >= 0");
-            if (i > 0 && !(table.levels_V[i] > table.levels_V[i - 1]))
-                fail(record.source, field + ".levels\": must be strictly ascending");
-        }
-        return table;
+    const auto it = record.spread.find("readout_noise");
+    if (it == record.spread.end()) return table;
+    const std::string field = "field \"spread.readout_noise";
+    const auto& value = *it;
+    if (!value.is_object()) fail(record.source, field + "\" must be an object");
+    const auto levels = value.find("levels");
+    const auto stds = value.find("std");
+    if (levels == value.end() || stds == value.end() || !levels->is_array() || !stds->is_array())
+        fail(record.source, field + "\" needs arrays \"levels\" and \"std\"");
+    if (levels->size() != stds->size() || levels->empty())
+        fail(record.source, field + "\": \"levels\" and \"std\" must have the same, non-zero length");
+    for (std::size_t i = 0; i < levels->size(); ++i) {
+        if (!(*levels)[i].is_number() || !(*stds)[i].is_number()) fail(record.source, field + "\": entries must be numbers");
+        table.levels_V.push_back((*levels)[i].get<double>());
+        table.std.push_back((*stds)[i].get<double>());
+        if (table.std.back() < 0.0) fail(record.source, field + ".std\": must be >= 0");
+        if (i > 0 && !(table.levels_V[i] > table.levels_V[i - 1]))
+            fail(record.source, field + ".levels\": must be strictly ascending");
     }
     return table;
 }
@@ -134,13 +126,23 @@ double lookup(const std::map<std::string, double>& coefficients, const std::stri
     return it->second;
 }
 
-std::string cName(int i, int j) { return "C_" + std::to_string(i) + "_" + std::to_string(j); }
-
 }  // namespace
 
 const GainCellPolynomial& GainCellModel::polynomial() const {
     if (!polynomial_) throw std::runtime_error("the fits directory has no gaincell-poly record (needed by the nonlinear model)");
     return *polynomial_;
+}
+
+void GainCellModel::requireSpread(ArrayModel array_model) const {
+    const bool nonlinear = array_model == ArrayModel::Nonlinear;
+    if (!pulse_set_.std.empty() || !readout_set_.std.empty()) return;
+    if (nonlinear && ((poly_set_ && !poly_set_->std.empty()) || !noise_.empty())) return;
+    std::string missing = pulse_set_.source + " and " + readout_set_.source + " have no \"spread.coefficient_std\"";
+    if (nonlinear)
+        missing += ", and " + (poly_set_ ? poly_set_->source : std::string("the gaincell-poly record")) +
+                   " has neither \"spread.coefficient_std\" nor \"spread.readout_noise\"";
+    throw std::runtime_error("variability is on but the fits give nothing to vary: " + missing +
+                             " (regenerate them with `imc characterize gaincell-fits`)");
 }
 
 double GainCellModel::decayPerStep(int layers) const {
@@ -164,20 +166,7 @@ LinearArray cellLinearization(const GainCellModel& model) {
 }
 
 GainCellPolynomial GainCellModel::polynomialFrom(const std::map<std::string, double>& c) const {
-    const std::string& source = poly_set_ ? poly_set_->source : std::string("gaincell-poly");
-    GainCellPolynomial poly;
-    poly.offset_V = lookup(c, source, "K_offset");
-    if (c.count("C_0_0")) {
-        // Full form: fold V_in into the per-power sums once, D_i = sum_j C_i_j V_in^j.
-        for (int i = 0; i <= 3; ++i) {
-            double sum = 0.0, V_in_power = 1.0;
-            for (int j = 0; j <= 3 - i; ++j, V_in_power *= poly_V_in_V_) sum += lookup(c, source, cName(i, j)) * V_in_power;
-            poly.D[static_cast<std::size_t>(i)] = sum;
-        }
-    } else {
-        for (int i = 0; i <= 3; ++i) poly.D[static_cast<std::size_t>(i)] = lookup(c, source, "D_" + std::to_string(i));
-    }
-    return poly;
+    return imc::fit::gainCellPolynomial(c, poly_V_in_V_, poly_set_ ? poly_set_->source : std::string("gaincell-poly"));
 }
 
 HardSigmoidPulse GainCellModel::pulseFrom(const CoefficientSet& set, const std::map<std::string, double>& c) {
@@ -201,28 +190,10 @@ SignedReadout GainCellModel::readoutFrom(const CoefficientSet& set, const std::m
 }
 
 GainCellModel GainCellModel::load(const std::string& fits_dir) {
-    namespace fs = std::filesystem;
-    if (!fs::is_directory(fits_dir)) throw std::runtime_error(fits_dir + ": not a directory of fits files");
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(fits_dir))
-        if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-
-    const std::set<std::string> used{"gaincell-array", "c2p-relu", "hardsigmoid", "c2p-signed",
-                                     "hardsigmoid-signed", "gaincell-poly", "retention"};
+    const std::vector<FitRecord> all = imc::fit::readFitsFolder(fits_dir);
     std::map<std::string, FitRecord> records;
-    for (const auto& path : files) {
-        FitRecord record = imc::fit::readFit(path.string());
-        if (!used.count(record.model)) continue;
-        // c2p-relu and hardsigmoid are two names of one circuit law; so are the signed ones.
-        std::string role = record.model;
-        if (role == "hardsigmoid") role = "c2p-relu";
-        if (role == "hardsigmoid-signed") role = "c2p-signed";
-        if (records.count(role))
-            throw std::runtime_error(fits_dir + ": two files give model \"" + role + "\": " + records[role].source +
-                                     " and " + record.source);
-        records.emplace(role, std::move(record));
-    }
+    for (const char* model : {"gaincell-array", "c2p-relu", "c2p-signed", "gaincell-poly", "retention"})
+        if (auto record = imc::fit::findFit(all, model, fits_dir)) records.emplace(model, std::move(*record));
     auto need = [&](const std::string& role, const std::string& what) -> const FitRecord& {
         const auto it = records.find(role);
         if (it == records.end())
@@ -241,17 +212,12 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
     arch.V_in_V = optionalCoefficient(array, "V_in_V");
     arch.step_latency_s = optionalCoefficient(array, "step_latency_s");
     const auto full_scale_ns = optionalCoefficient(array, "pulse_full_scale_ns");
-    const auto full_scale = optionalCoefficient(array, "pulse_full_scale");
-    if (full_scale_ns && full_scale)
-        fail(array.source, "give one of \"pulse_full_scale_ns\" and \"pulse_full_scale\", not both");
-    arch.pulse_full_scale = full_scale_ns ? *full_scale_ns : full_scale ? *full_scale : 1.0;
-    if (!(arch.pulse_full_scale > 0.0))
-        fail(array.source, std::string("\"") + (full_scale_ns ? "pulse_full_scale_ns" : "pulse_full_scale") +
-                               "\" must be positive");
+    arch.pulse_full_scale = full_scale_ns ? *full_scale_ns : 1.0;
+    if (!(arch.pulse_full_scale > 0.0)) fail(array.source, "\"pulse_full_scale_ns\" must be positive");
 
-    model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse; or model \"hardsigmoid\""));
+    model.pulse_set_ = coefficientSet(need("c2p-relu", "first-array charge-to-pulse"));
     model.pulse_ = pulseFrom(model.pulse_set_, model.pulse_set_.mean);
-    model.readout_set_ = coefficientSet(need("c2p-signed", "second-array signed readout; or model \"hardsigmoid-signed\""));
+    model.readout_set_ = coefficientSet(need("c2p-signed", "second-array signed readout"));
     model.readout_ = readoutFrom(model.readout_set_, model.readout_set_.mean);
 
     if (const auto it = records.find("retention"); it != records.end()) {
@@ -270,11 +236,8 @@ GainCellModel GainCellModel::load(const std::string& fits_dir) {
             if (!arch.V_in_V && !poly_V_in)
                 fail(array.source, "the gain-cell polynomial has C_i_j, so the read voltage \"V_in_V\" is needed");
             model.poly_V_in_V_ = arch.V_in_V ? *arch.V_in_V : *poly_V_in;
-        } else if (!poly.coefficients.count("D_0")) {
-            fail(poly.source, "gaincell-poly needs either C_0_0..C_3_0 or D_0..D_3");
-        } else if (arch.V_in_V && poly_V_in && std::abs(*arch.V_in_V - *poly_V_in) > 1e-9 * std::abs(*poly_V_in)) {
-            fail(poly.source, "the per-power sums D_i were fitted at V_in = " + std::to_string(*poly_V_in) +
-                                  " V but the array reads at V_in_V = " + std::to_string(*arch.V_in_V) + " V");
+        } else {
+            imc::fit::gainCellPolynomial(poly.coefficients, arch.V_in_V, poly.source);  // the D form and its V_in
         }
         // A polynomial in ns needs to know how long a full pulse is; without it every pulse
         // would be read as a fraction of a nanosecond.

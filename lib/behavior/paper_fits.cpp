@@ -46,6 +46,10 @@ void writePaperModelFits(const std::string& dir) {
                             "paper 002 eq. 3; S_sat from the paper's public simulation code");
     relu.coefficients = {{"S_sat", 80.0}, {"offset", 0.0}, {"T_max_s", 15e-9}};
     relu.units = {{"S_sat", "uA (Q normalized)"}, {"offset", "uA (Q normalized)"}, {"T_max_s", "s"}};
+    // Illustrative readout spread (1 % of S_sat for both), so that variability also varies the
+    // linear model, which draws nothing else; the paper gives none.
+    relu.spread = {{"coefficient_std", {{"S_sat", 0.8}, {"offset", 0.8}}}};
+    relu.provenance.extra["note"] = "spread values are illustrative, not Monte-Carlo results";
     imc::fit::writeFit(path("c2p-relu.json"), relu);
 
     // Second array: each tile's charge scaled by 1/40 and clamped to [-1, 1] before its counter.
@@ -53,6 +57,8 @@ void writePaperModelFits(const std::string& dir) {
                                       "paper 002 Results 2.1; the 1/40 scale from the paper's public simulation code");
     signed_readout.coefficients = {{"S_sat", 40.0}, {"offset", 0.0}, {"T_max_s", 15e-9}};
     signed_readout.units = relu.units;
+    signed_readout.spread = {{"coefficient_std", {{"S_sat", 0.4}, {"offset", 0.4}}}};
+    signed_readout.provenance.extra["note"] = relu.provenance.extra["note"];
     imc::fit::writeFit(path("c2p-signed.json"), signed_readout);
 
     // tau = 5 ms; with 12 layers and 65 ns per layer, Delta_t / tau = 1.56e-4 per token step.

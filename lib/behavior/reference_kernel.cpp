@@ -18,6 +18,7 @@ Eigen::MatrixXd gainCellAttentionReference(const GainCellModel& model, const Att
         detail::makeGeometry(model, options, q.rows(), k.rows(), q.cols(), k.cols(), v.cols(), v.rows());
     const bool nonlinear = options.model == ArrayModel::Nonlinear;
     if (nonlinear) model.polynomial();  // throws when absent
+    if (variability.enabled) model.requireSpread(options.model);
     const ArrayArchitecture& arch = model.architecture();
     const long D = q.cols();
 

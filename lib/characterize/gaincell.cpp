@@ -32,16 +32,8 @@ RunSpec subRun(const std::string& name, const GainCellRunOptions& o, std::uint64
 
 fit::FitProvenance provenance(const std::string& generator, const RunSummary& run, const json& parameters,
                               std::uint64_t seed, int samples, const GainCellRunOptions& o) {
-    fit::FitProvenance p;
-    p.generator = generator;
-    p.parameters = parameters;
-    p.netlist_sha256 = run.netlistHash;
-    p.seed = seed;
-    p.samples = std::uint64_t(samples);
-    p.ngspice_version = run.ngspiceVersion;
-    p.created_utc = fit::currentUtcTimestamp();
-    p.command = o.command;
-    return p;
+    return fit::fitProvenance(generator, o.command, parameters, std::uint64_t(samples), seed, run.netlistHash,
+                              run.ngspiceVersion);
 }
 
 // Writes `record` as <dir>/<file> and, when asked, into the fits folder too.
@@ -80,27 +72,6 @@ std::string probeKey(std::size_t p, std::size_t c) {
     std::string k = "V";
     k += std::to_string(p);
     return key(k, c);
-}
-
-std::map<std::string, double> polyCoefficients(const fit::GainCellPolyFit& f) {
-    auto c = f.coefficients;
-    c["K_offset"] = f.K_offset_V;
-    if (!f.identifiable) c["V_in"] = f.V_in_V;
-    return c;
-}
-
-std::map<std::string, std::string> polyUnits(const std::map<std::string, double>& c) {
-    std::map<std::string, std::string> u;
-    for (const auto& [name, v] : c) {
-        if (name == "K_offset" || name == "V_in") {
-            u[name] = "V";
-            continue;
-        }
-        int power = name[2] - '0';
-        if (name[0] == 'C') power += name[4] - '0';
-        u[name] = power == 0 ? "fC/ns" : "fC/(ns*V^" + std::to_string(power) + ")";
-    }
-    return u;
 }
 
 }  // namespace
@@ -236,45 +207,35 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
     const auto [Qmin, Qmax] = std::minmax_element(sw.Q_s.begin(), sw.Q_s.end());
     const auto prov = provenance("imc characterize gaincell (" + sw.cell.subckt + ")", res.run, sw.parameters, sw.seed,
                                  sw.samples, o);
-    res.record.model = "gaincell-poly";
+    const fit::Range K_range{*Kmin, *Kmax}, Q_range{*Qmin * 1e9, *Qmax * 1e9};
+    res.record = fit::gainCellPolyRecord(res.nominal, "fC", "ns", Q_range, K_range, {nominal, nominal});
     res.record.description = "S = Q * sum_i D_i (K - K_offset)^i at V_in = " + netlist::formatSI(nominal) +
                              " V (paper 002 eq. 4 folded at the array's read voltage, D_i = sum_j C_i_j V_in^j); S is the "
                              "bit-line charge in fC, Q the PWM pulse width in ns, K the stored voltage in V";
-    res.record.coefficients = polyCoefficients(res.nominal);
-    res.record.units = polyUnits(res.record.coefficients);
-    res.record.units["S"] = "fC";
-    res.record.units["Q"] = "ns";
-    res.record.validity = {{"K_V", {*Kmin, *Kmax}}, {"Q_ns", {*Qmin * 1e9, *Qmax * 1e9}}, {"V_in_V", {nominal, nominal}}};
-    res.record.quality.rmse = res.nominal.rmse;
-    res.record.quality.r2 = res.nominal.r2;
-    res.record.quality.n = res.nominal.n;
-    res.record.quality.extra = {{"identifiable", false}, {"rmse_unit", "fC"}};
     res.record.spread = json::object();
     if (!res.coefficientStd.empty()) res.record.spread["coefficient_std"] = res.coefficientStd;
-    // Not named readout_noise: this is device-to-device spread, which coefficient_std already carries.
-    res.record.spread["output_std_by_level"] = {{"Q_ns", Qmax_ns}, {"levels", levels}, {"mean_fC", means}, {"std_fC", stds},
-                                                {"meaning", "device-to-device spread of S at the longest pulse"}};
+    // The behavioral model multiplies this per-cell spread by each read's pulse length in Q units,
+    // so it is stored per ns of pulse (fC/ns): the spread of S at the longest pulse / its length.
+    json noiseStd = json::array(), noiseMean = json::array();
+    for (std::size_t k = 0; k < stds.size(); ++k)
+        noiseStd.push_back(stds[k].get<double>() / Qmax_ns), noiseMean.push_back(means[k].get<double>() / Qmax_ns);
+    res.record.spread["readout_noise"] = {
+        {"levels", levels}, {"levels_unit", "V"}, {"std", noiseStd}, {"mean", noiseMean}, {"unit", "fC/ns"},
+        {"Q_ns", Qmax_ns},
+        {"meaning", "Monte-Carlo (device-to-device) standard deviation of one cell's S at Q_ns, divided by Q_ns, "
+                    "per stored level"}};
     res.record.provenance = prov;
     if (res.full) {
-        fit::FitRecord f = res.record;
-        f.description = "S = sum_{i+j<=3} C_i_j Q (K - K_offset)^i V_in^j (paper 002 eq. 4), S in fC, Q in ns";
-        f.coefficients = polyCoefficients(*res.full);
-        f.units = polyUnits(f.coefficients);
-        f.units["S"] = "fC";
-        f.units["Q"] = "ns";
         const auto [Vmin, Vmax] = std::minmax_element(sw.V_in_V.begin(), sw.V_in_V.end());
-        f.validity["V_in_V"] = {*Vmin, *Vmax};
-        f.quality.rmse = res.full->rmse;
-        f.quality.r2 = res.full->r2;
-        f.quality.n = res.full->n;
-        f.quality.extra = {{"identifiable", true}, {"rmse_unit", "fC"}};
-        f.spread = json::object();
+        fit::FitRecord f = fit::gainCellPolyRecord(*res.full, "fC", "ns", Q_range, K_range, {*Vmin, *Vmax});
+        f.description = "S = sum_{i+j<=3} C_i_j Q (K - K_offset)^i V_in^j (paper 002 eq. 4), S in fC, Q in ns";
+        f.provenance = prov;
         res.fullRecord = f;
     }
 
     // Plots: charge against K for each Q (nominal V_in, sample 0) with the fit; against K for each
     // V_in at the longest pulse; residuals of the nominal fit.
-    const CellPolynomial poly = CellPolynomial::fromRecord(res.record, nominal);
+    const fit::GainCellPolynomial poly = fit::gainCellPolynomial(res.record.coefficients, nominal, res.record.source);
     std::vector<report::Series> fam, byVin, resid;
     for (double q : sw.Q_s) {
         report::Series pts{"SPICE Q = " + netlist::formatSI(q * 1e9) + " ns", {}, {}, report::Series::Style::Points};
@@ -432,16 +393,13 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
     report::plotXY(res.run.dir / "retention.png", ps, plot);
 
     const RetentionResult::Trace& nominalHigh = res.traces.front();
-    res.record.model = "retention";
+    res.record = fit::retentionRecord(nominalHigh.fit, {0.0, b.stop_s});
     res.record.description = "V(t) = V_inf + (V0 - V_inf) exp(-t / tau): storage node of the standard gain cell (Cs = 200 fF) "
                              "after writing K = 0.9 V, write bit line parked at 0.45 V; the shortest of the four cases "
                              "(all in spread.cases)";
-    res.record.coefficients = {{"tau_s", mean(tauStandardHigh)}, {"V0_V", nominalHigh.fit.V0_V}, {"V_inf_V", nominalHigh.fit.V_inf_V}};
-    res.record.units = {{"tau_s", "s"}, {"V0_V", "V"}, {"V_inf_V", "V"}};
-    res.record.validity = {{"t_s", {0.0, b.stop_s}}};
-    res.record.quality.rmse = nominalHigh.fit.rmse;
+    res.record.coefficients["tau_s"] = mean(tauStandardHigh);  // over the Monte-Carlo samples
+    res.record.quality.r2.reset();                              // not kept per trace
     res.record.quality.n = std::uint64_t(tauStandardHigh.size());
-    res.record.quality.extra = {{"rmse_unit", "V"}};
     res.record.spread = {{"tau_std_s", stddev(tauStandardHigh)}, {"cases", traces},
                          {"paper_tau_s", 5e-3},
                          {"note", "the PTM 32 nm card's gate tunnelling of the read nMOS limits retention at high K; "
@@ -489,6 +447,31 @@ ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int sample
                     {"Q_in_C", s.Q_in_C}, {"mc", "sample 0 nominal; others: Vos +N(0, 1 mV), Cf and Ssat x (1 + N(0, 1 %))"}};
     return s;
 }
+
+namespace {
+
+// Each Monte-Carlo sample is one readout circuit: its own HardSigmoid fit, per coefficient (and
+// S_sat_fC) over the samples. Their spread is the device-to-device spread the model draws per tile.
+std::map<std::string, std::vector<double>> perSampleReadoutFits(const ChargeToPulseSweep& sw, const RunSummary& run) {
+    std::map<int, std::pair<std::vector<double>, std::vector<double>>> bySample;
+    for (const auto& row : run.rows) {
+        if (!row.ok) continue;
+        auto& [x, T] = bySample[int(row.values.at("sample"))];
+        for (std::size_t c = 0; c < sw.Q_in_C.size(); ++c)
+            x.push_back(sw.Q_in_C[c] * 1e15), T.push_back(row.values.at(key("T_s", c)));
+    }
+    std::map<std::string, std::vector<double>> perSample;
+    for (const auto& [sample, xT] : bySample) {
+        const auto f = sw.isSigned ? fit::fitSignedHardSigmoid(xT.first, xT.second) : fit::fitHardSigmoid(xT.first, xT.second);
+        perSample["slope_s_per_x"].push_back(f.slope_s_per_x);
+        perSample["offset_x"].push_back(f.offset_x);
+        perSample["T_max_s"].push_back(f.T_max_s);
+        perSample["S_sat_fC"].push_back(f.T_max_s / f.slope_s_per_x);
+    }
+    return perSample;
+}
+
+}  // namespace
 
 ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, const GainCellRunOptions& o) {
     std::vector<PlannedJob> jobs;
@@ -546,21 +529,20 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
     }
     res.readoutNoise = {{"levels", lv}, {"mean", mn}, {"std", sd}, {"std_codes", codeStd}, {"levels_unit", "fC"},
                         {"unit", "s"}, {"code_unit", "1 ns counter steps"}};
-    res.record.model = sw.isSigned ? "c2p-signed" : "c2p-relu";
+    const auto [xmin, xmax] = std::minmax_element(res.x_fC.begin(), res.x_fC.end());
+    res.record = fit::chargeToPulseRecord(res.fit, "fC", {*xmin, *xmax});
     res.record.description = sw.isSigned
                                  ? "T = sign(x) clamp(slope (|x| - offset), 0, T_max): signed charge-to-pulse, x = bit-line charge in fC"
                                  : "T = clamp(slope (x - offset), 0, T_max): ReLU/HardSigmoid charge-to-pulse (paper 002 eq. 3), x = "
                                    "bit-line charge in fC; S_sat = T_max / slope";
-    res.record.coefficients = {{"slope_s_per_x", res.fit.slope_s_per_x}, {"offset_x", res.fit.offset_x}, {"T_max_s", res.fit.T_max_s}};
-    res.record.units = {{"slope_s_per_x", "s/fC"}, {"offset_x", "fC"}, {"T_max_s", "s"}, {"x", "fC"}};
-    const auto [xmin, xmax] = std::minmax_element(res.x_fC.begin(), res.x_fC.end());
-    res.record.validity = {{"x_fC", {*xmin, *xmax}}};
-    res.record.quality.rmse = res.fit.rmse;
-    res.record.quality.r2 = res.fit.r2;
-    res.record.quality.n = res.fit.n;
-    res.record.quality.extra = {{"rmse_unit", "s"}, {"offset_observed", res.fit.offset_observed},
-                                {"saturation_observed", res.fit.saturation_observed}, {"S_sat_fC", res.fit.T_max_s / res.fit.slope_s_per_x}};
-    res.record.spread = {{"readout_noise", res.readoutNoise}};
+    res.record.spread = {{"width_by_level", res.readoutNoise}};
+    if (sw.samples > 1) {
+        const auto perSample = perSampleReadoutFits(sw, res.run);
+        json stdOf = json::object();
+        for (const char* name : {"slope_s_per_x", "offset_x", "T_max_s"}) stdOf[name] = stddev(perSample.at(name));
+        res.record.spread["coefficient_std"] = stdOf;
+        res.record.spread["S_sat_std_fC"] = stddev(perSample.at("S_sat_fC"));
+    }
     res.record.provenance = provenance("imc characterize " + sw.name, res.run, sw.parameters, sw.seed, sw.samples, o);
 
     std::vector<report::Series> plot;
@@ -584,32 +566,14 @@ ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sw, cons
                   {"rmse_s", res.fit.rmse},
                   {"r2", res.fit.r2},
                   {"worst_level_std_s", worstStd},
-                  {"readout_noise", res.readoutNoise},
+                  {"width_by_level", res.readoutNoise},
+                  {"coefficient_std", res.record.spread.value("coefficient_std", json::object())},
                   {"fits", fj},
                   {"wall_s", res.run.wall_s}};
     return res;
 }
 
 // ================================================================ arrays
-
-double CellPolynomial::operator()(double Q_ns, double K_V) const {
-    const double d = K_V - K_offset_V;
-    return Q_ns * (D[0] + d * (D[1] + d * (D[2] + d * D[3])));
-}
-
-CellPolynomial CellPolynomial::fromRecord(const fit::FitRecord& r, double V_in_V) {
-    CellPolynomial p;
-    p.K_offset_V = r.coefficient("K_offset");
-    if (r.coefficients.count("C_0_0")) {
-        fit::GainCellCoefficients C{};
-        for (int i = 0; i <= 3; ++i)
-            for (int j = 0; i + j <= 3; ++j) C[i][j] = r.coefficient("C_" + std::to_string(i) + "_" + std::to_string(j));
-        p.D = fit::gainCellPerPowerSums(C, V_in_V);
-    } else {
-        for (int i = 0; i <= 3; ++i) p.D[std::size_t(i)] = r.coefficient("D_" + std::to_string(i));
-    }
-    return p;
-}
 
 namespace {
 
@@ -716,7 +680,6 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
                             (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
     const std::string tag = std::to_string(R) + "x" + std::to_string(C);
-    const CellPolynomial poly = CellPolynomial::fromRecord(a.polynomial, 0.9);
 
     // The readouts of this array size, characterized on the spot (behavioral, seconds): the
     // model's HardSigmoids then match the circuits the array uses.
@@ -749,6 +712,9 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     }
     json params = a.parameters;
     params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
+    // The model the transformer runs, at the read voltage of the simulated arrays.
+    const fit::GainCellPolynomial poly =
+        fit::gainCellPolynomial(a.polynomial.coefficients, first.front().V_in_V, a.polynomial.source);
     const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
 
     // Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the
@@ -904,12 +870,8 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     res.record.quality.n = std::uint64_t(all.size());
     res.record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
     res.record.spread = {{"energy", res.report["energy"]}};
-    res.record.provenance.generator = "imc characterize gaincell-array";
-    res.record.provenance.parameters = params;
-    res.record.provenance.seed = a.seed;
-    res.record.provenance.samples = std::uint64_t(a.samples);
-    res.record.provenance.created_utc = fit::currentUtcTimestamp();
-    res.record.provenance.command = o.command;
+    res.record.provenance =
+        fit::fitProvenance("imc characterize gaincell-array", o.command, params, std::uint64_t(a.samples), a.seed);
     const auto files = writeRecord(res.record, res.dir, "gaincell-array.json", o);
     json fj = json::array();
     for (const auto& f : files) fj.push_back(f.string());

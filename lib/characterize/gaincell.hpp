@@ -113,7 +113,7 @@ struct ChargeToPulseResult {
     RunSummary run;
     std::vector<double> x_fC, width_s;  // every (sample, level): input and signed pulse width
     fit::HardSigmoidFit fit;
-    nlohmann::json readoutNoise;  // {"levels": x_fC, "mean": [s], "std": [s]}
+    nlohmann::json readoutNoise;  // spread.width_by_level: {"levels": x_fC, "mean": [s], "std": [s]} across samples
     fit::FitRecord record;
     nlohmann::json report;
 };
@@ -128,14 +128,6 @@ ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int sample
                                              double fullScale_C = 0.0);
 
 // ---------------------------------------------------------------- arrays
-
-// The cell polynomial at one V_in, from a gaincell-poly record (C_i_j folded at V_in, or D_i).
-struct CellPolynomial {
-    std::array<double, 4> D{};
-    double K_offset_V = 0.45;
-    double operator()(double Q_ns, double K_V) const;  // fC
-    static CellPolynomial fromRecord(const fit::FitRecord& record, double V_in_V);
-};
 
 struct ArrayCharacterization {
     int rows = 8, cols = 8, samples = 1;

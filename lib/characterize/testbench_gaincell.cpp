@@ -93,7 +93,7 @@ JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
     tb.allowOnly({"kind", "T_max_s", "bit_line_F", "vdd_V"});
     onlySweeps(job, {"Q_in"});
     const bool isSigned = job.cell.roles.count("sign") > 0;
-    onlyFits(job, {isSigned ? "hardsigmoid-signed" : "hardsigmoid"});
+    onlyFits(job, {isSigned ? "c2p-signed" : "c2p-relu"});
     ChargeToPulseSweep sw;
     sw.name = job.name;
     sw.readout = job.cell;
@@ -112,11 +112,7 @@ JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
     JobOutcome out;
     out.run = r.run;
     out.report = r.report;
-    for (const auto& f : job.fits) {
-        fit::FitRecord rec = r.record;
-        rec.model = f;
-        out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, rec));
-    }
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
     return out;
 }
 
@@ -139,17 +135,10 @@ JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
         fitsDir = fs::path(tb.text("fits_dir"));
         if (fitsDir.is_relative()) fitsDir = fs::absolute(job.file).parent_path() / fitsDir;
     }
-    bool found = false;
-    if (fs::is_directory(fitsDir))
-        for (const auto& e : fs::directory_iterator(fitsDir))
-            if (e.path().extension() == ".json") {
-                try {
-                    auto rec = fit::readFit(e.path().string());
-                    if (rec.model == "gaincell-poly") a.polynomial = rec, found = true;
-                } catch (const std::exception&) {
-                }
-            }
-    if (!found) tb.failKey("fits_dir", "no gaincell-poly fit in " + fitsDir.string() + " (run imc characterize gaincell)");
+    if (!fs::is_directory(fitsDir)) tb.failKey("fits_dir", fitsDir.string() + " is not a directory");
+    auto polynomial = fit::findFit(fitsDir.string(), "gaincell-poly");  // a broken file there is an error
+    if (!polynomial) tb.failKey("fits_dir", "no gaincell-poly fit in " + fitsDir.string() + " (run imc characterize gaincell)");
+    a.polynomial = std::move(*polynomial);
     a.cell = job.cell;
     a.samples = job.samples;
     a.seed = job.seed;

@@ -17,7 +17,7 @@ JobOutcome runGainCell(const Job& job, const JobRunOptions& options);
 std::vector<std::string> gainCellRoles();
 
 // Charge-to-pulse readout. Roles: in, out, conv, rst, vdd, vss and optionally sign (then signed).
-// Sweep "Q_in" (C, charge drawn from the bit line). Fits "hardsigmoid" or "hardsigmoid-signed".
+// Sweep "Q_in" (C, charge drawn from the bit line). Fits "c2p-relu", or "c2p-signed" with a sign role.
 JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options);
 std::vector<std::string> chargeToPulseRoles();
 std::vector<std::string> chargeToPulseOptionalRoles();

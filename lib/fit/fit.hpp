@@ -60,11 +60,31 @@ GainCellPolyFit fitGainCellPolynomial(std::span<const double> Q, std::span<const
                                       std::span<const double> S, std::span<const double> V_in,
                                       double K_offset_V);
 
-// S for one cell with the full C_ij model.
-double evaluateGainCellPolynomial(const GainCellCoefficients& C, double Q, double K, double V_in,
-                                  double K_offset_V);
 // D_i = sum_j C_ij V_in^j, for comparing a full fit (or published C_ij) with a single-V_in fit.
 std::array<double, 4> gainCellPerPowerSums(const GainCellCoefficients& C, double V_in);
+
+// The gain-cell polynomial at the array's fixed read voltage, in per-power form:
+// S = Q sum_{i=0..3} D_i (K - offset_V)^i, in the units of the record it came from (fC with Q in
+// ns for ours). The one evaluation of eq. 4 shared by the characterization (SPICE against the
+// model) and the behavioral model the transformer runs.
+struct GainCellPolynomial {
+    std::array<double, 4> D{};
+    double offset_V = 0.0;
+    double operator()(double Q, double K) const {
+        const double d = K - offset_V;
+        return Q * (D[0] + d * (D[1] + d * (D[2] + d * D[3])));
+    }
+};
+
+// From a gaincell-poly record's coefficients (see fits/README.md): the ten C_i_j folded at
+// V_in_V (required then), or D_0..D_3 as given; a D form whose own "V_in" differs from a given
+// V_in_V is refused. Throws FitsFormatError naming `source` and the key.
+GainCellPolynomial gainCellPolynomial(const std::map<std::string, double>& coefficients,
+                                      std::optional<double> V_in_V, const std::string& source);
+
+// S for one cell with the full C_ij model: the per-power sums at V_in, evaluated as above.
+double evaluateGainCellPolynomial(const GainCellCoefficients& C, double Q, double K, double V_in,
+                                  double K_offset_V);
 
 // ---------------------------------------------------------------- distributions
 
@@ -227,6 +247,14 @@ FitRecord fitFromJson(const nlohmann::json& document, const std::string& source)
 void writeFit(const std::string& path, const FitRecord& record);
 FitRecord readFit(const std::string& path);
 
+// Every *.json file of `dir`, sorted by name, read strictly: a broken file is an error naming it
+// (FitsFormatError), as is a `dir` that is not a directory.
+std::vector<FitRecord> readFitsFolder(const std::string& dir);
+// The record of `model` among `records` (read from `dir`, named in messages) or in `dir`;
+// nullopt when none gives it, FitsFormatError naming both files when two do.
+std::optional<FitRecord> findFit(const std::vector<FitRecord>& records, const std::string& model, const std::string& dir);
+std::optional<FitRecord> findFit(const std::string& dir, const std::string& model);
+
 // The fits record of a distribution fit, as fits/README.md documents it: model, coefficients,
 // units (x in `unit`, e.g. "S"; empty: unknown), quality (n, ks_D, ks_p) and spread (confidence
 // intervals). Callers add the description, validity and provenance.
@@ -235,5 +263,27 @@ FitRecord gaussianRecord(const GaussianFit& fit, const std::string& unit);
 
 // "2025-01-31T12:00:00Z", for provenance.created_utc.
 std::string currentUtcTimestamp();
+
+// ---------------------------------------------------------------- one record builder per model
+
+using Range = std::pair<double, double>;  // [lo, hi]
+Range rangeOf(std::span<const double> values);  // throws std::invalid_argument when empty
+
+// The provenance of a fit made now (created_utc filled); SPICE runs add their seed, netlist hash
+// and ngspice version.
+FitProvenance fitProvenance(const std::string& generator, const std::string& command, const nlohmann::json& parameters,
+                            std::optional<std::uint64_t> samples, std::optional<std::uint64_t> seed = std::nullopt,
+                            const std::string& netlist_sha256 = "", const std::string& ngspice_version = "");
+
+// gaincell-poly: the C_i_j (identifiable) or D_i with V_in, and K_offset; units from the units of
+// S and Q ("" unknown); validity Q_<unit>, K_V and V_in_V over the ranges fitted; quality rmse (in
+// S's unit), r2, n, identifiable. Callers add description details, spread and provenance.
+FitRecord gainCellPolyRecord(const GainCellPolyFit& fit, const std::string& S_unit, const std::string& Q_unit, Range Q,
+                             Range K_V, Range V_in_V);
+// retention: tau_s, V0_V, V_inf_V; validity t_s; quality rmse (V), r2, n; spread tau_stderr_s.
+FitRecord retentionRecord(const ExponentialDecayFit& fit, Range t_s);
+// c2p-relu, or c2p-signed for a signed fit: slope_s_per_x, offset_x, T_max_s with x in x_unit;
+// validity x_<unit>; quality rmse (s), r2, n, offset_observed, saturation_observed, S_sat_<unit>.
+FitRecord chargeToPulseRecord(const HardSigmoidFit& fit, const std::string& x_unit, Range x);
 
 }  // namespace imc::fit

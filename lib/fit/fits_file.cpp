@@ -1,5 +1,6 @@
 #include "fit/fit.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -263,6 +264,38 @@ FitRecord gaussianRecord(const GaussianFit& fit, const std::string& unit) {
                      {"mean_ci", {fit.mean_ci.lo, fit.mean_ci.hi}},
                      {"std_ci", {fit.std_ci.lo, fit.std_ci.hi}}};
     return record;
+}
+
+}  // namespace imc::fit
+
+namespace imc::fit {
+
+std::vector<FitRecord> readFitsFolder(const std::string& dir) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(dir)) throw FitsFormatError(dir + ": not a directory of fits files");
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    std::vector<FitRecord> records;
+    for (const auto& path : files) records.push_back(readFit(path.string()));
+    return records;
+}
+
+std::optional<FitRecord> findFit(const std::vector<FitRecord>& records, const std::string& model, const std::string& dir) {
+    const FitRecord* found = nullptr;
+    for (const FitRecord& record : records) {
+        if (record.model != model) continue;
+        if (found)
+            throw FitsFormatError(dir + ": two files give model \"" + model + "\": " + found->source + " and " + record.source);
+        found = &record;
+    }
+    if (!found) return std::nullopt;
+    return *found;
+}
+
+std::optional<FitRecord> findFit(const std::string& dir, const std::string& model) {
+    return findFit(readFitsFolder(dir), model, dir);
 }
 
 }  // namespace imc::fit

@@ -31,11 +31,33 @@ std::string joinLevels(const std::vector<double>& levels) {
 
 double evaluateGainCellPolynomial(const GainCellCoefficients& C, double Q, double K, double V_in,
                                   double K_offset_V) {
-    const double dK = K - K_offset_V;
-    double S = 0.0;
-    for (int i = 0; i <= 3; ++i)
-        for (int j = 0; j <= 3 - i; ++j) S += C[i][j] * Q * std::pow(dK, i) * std::pow(V_in, j);
-    return S;
+    return GainCellPolynomial{gainCellPerPowerSums(C, V_in), K_offset_V}(Q, K);
+}
+
+GainCellPolynomial gainCellPolynomial(const std::map<std::string, double>& c, std::optional<double> V_in_V,
+                                      const std::string& source) {
+    auto get = [&](const std::string& name) {
+        const auto it = c.find(name);
+        if (it == c.end()) throw FitsFormatError(source + ": missing coefficient \"" + name + "\"");
+        return it->second;
+    };
+    GainCellPolynomial poly;
+    poly.offset_V = get("K_offset");
+    if (c.count("C_0_0")) {
+        if (!V_in_V)
+            throw FitsFormatError(source + ": the polynomial gives C_i_j, so the read voltage V_in is needed to fold them");
+        GainCellCoefficients C{};
+        for (int i = 0; i <= 3; ++i)
+            for (int j = 0; j <= 3 - i; ++j) C[i][j] = get("C_" + std::to_string(i) + "_" + std::to_string(j));
+        poly.D = gainCellPerPowerSums(C, *V_in_V);
+        return poly;
+    }
+    if (!c.count("D_0")) throw FitsFormatError(source + ": gaincell-poly needs either C_0_0..C_3_0 or D_0..D_3");
+    for (int i = 0; i <= 3; ++i) poly.D[std::size_t(i)] = get("D_" + std::to_string(i));
+    if (const auto it = c.find("V_in"); V_in_V && it != c.end() && std::abs(*V_in_V - it->second) > 1e-9 * std::abs(it->second))
+        throw FitsFormatError(source + ": the per-power sums D_i were fitted at V_in = " + std::to_string(it->second) +
+                              " V but the array reads at V_in_V = " + std::to_string(*V_in_V) + " V");
+    return poly;
 }
 
 std::array<double, 4> gainCellPerPowerSums(const GainCellCoefficients& C, double V_in) {

@@ -299,6 +299,7 @@ TEST_CASE("A key/value cache gives the results of calls without it and writes ea
     spec.readout_S_sat = 6.0;
     spec.poly_spread = {{"coefficient_std", {{"C_1_0", 0.05}, {"K_offset", 0.01}}},
                         {"readout_noise", {{"levels", {0.0, 0.45, 0.9}}, {"std", {0.01, 0.03, 0.02}}}}};
+    spec.pulse_spread = {{"coefficient_std", {{"S_sat", 0.5}}}};  // so the linear model has a spread too
     const GainCellModel model = GainCellModel::load(writeFits("cache", spec));
     const long T = 200, D = 32;
     const Matrix q = uniformMatrix(T, D, 0, 1, 100), k = uniformMatrix(T, D, 0, 0.9, 101),

@@ -45,7 +45,7 @@ TEST_CASE("A fitted HardSigmoid (slope, offset, T_max) gives S_sat = T_max / slo
     const std::string dir = writeFits("hardsigmoid-form", spec);
     std::filesystem::remove(dir + "/pulse.json");
     imc::fit::writeFit(dir + "/pulse.json",
-                       record("hardsigmoid", {{"slope_s_per_x", 15e-9 / 0.8}, {"offset_x", 0.1}, {"T_max_s", 15e-9}}));
+                       record("c2p-relu", {{"slope_s_per_x", 15e-9 / 0.8}, {"offset_x", 0.1}, {"T_max_s", 15e-9}}));
     const GainCellModel model = GainCellModel::load(dir);
     CHECK_THAT(model.pulse().S_sat, WithinRel(0.8, 1e-12));
     CHECK(model.pulse().offset == 0.1);
@@ -103,7 +103,7 @@ TEST_CASE("Missing or duplicated records and misspelt spread keys are errors nam
     CHECK_THROWS_WITH(GainCellModel::load(dir), ContainsSubstring("c2p-signed"));
 
     const std::string dup = writeFits("duplicate", spec);
-    imc::fit::writeFit(dup + "/pulse2.json", record("hardsigmoid", {{"S_sat", 1.0}}));
+    imc::fit::writeFit(dup + "/pulse2.json", record("c2p-relu", {{"S_sat", 1.0}}));
     CHECK_THROWS_WITH(GainCellModel::load(dup), ContainsSubstring("two files"));
 
     spec.poly = cubicPolynomial();

@@ -49,15 +49,18 @@ TEST_CASE("imc fit gaincell-poly at one V_in prints the per-power sums and write
     const std::string out = (scratchDir() / "fits" / "gaincell.json").string();
     const ImcRun r = runImc({"fit", "gaincell-poly", data, "--json", "--out", out});
     REQUIRE(r.exitCode == 0);
+    // --json prints the fits record that --out writes.
     const auto j = nlohmann::json::parse(r.out);
-    CHECK(j["identifiable"] == false);
-    CHECK_THAT(j["note"].get<std::string>(), ContainsSubstring("not identifiable"));
+    CHECK(j["quality"]["identifiable"] == false);
+    CHECK_THAT(j["description"].get<std::string>(), ContainsSubstring("not identifiable"));
     for (int i = 0; i < 4; ++i) CHECK_THAT(j["coefficients"]["D_" + std::to_string(i)].get<double>(), WithinRel(D[i], 1e-9));
-    CHECK(j["rmse"].get<double>() < 1e-9);
+    CHECK(j["quality"]["rmse"].get<double>() < 1e-9);
     CHECK(j["units"]["D_1"] == "fC/(ns*V)");
+    CHECK(j["units"]["Q"] == "ns");
 
     std::ifstream in(out);
     const auto fits = nlohmann::json::parse(in);
+    CHECK(fits["coefficients"] == j["coefficients"]);
     CHECK(fits["format"] == "imc-fit");
     CHECK(fits["version"] == 1);
     CHECK(fits["model"] == "gaincell-poly");
@@ -75,19 +78,23 @@ TEST_CASE("imc fit lognormal and gaussian print the documented keys", "[cli][fit
     const ImcRun r = runImc({"fit", "lognormal", data, "--json"});
     REQUIRE(r.exitCode == 0);
     const auto j = nlohmann::json::parse(r.out);
-    CHECK_THAT(j["mu"].get<double>(), WithinAbs(-1.0, 0.03));
-    CHECK_THAT(j["sigma"].get<double>(), WithinRel(0.5, 0.03));
-    CHECK(j["mu_ci"][0].get<double>() < j["mu"].get<double>());
-    CHECK(j["sigma_ci"][1].get<double>() > j["sigma"].get<double>());
-    CHECK(j["n"] == 4000);
-    CHECK(j["ks_p"].get<double>() > 0.001);
+    const auto& c = j["coefficients"];
+    CHECK(j["model"] == "lognormal");
+    CHECK_THAT(c["mu"].get<double>(), WithinAbs(-1.0, 0.03));
+    CHECK_THAT(c["sigma"].get<double>(), WithinRel(0.5, 0.03));
+    CHECK(j["spread"]["mu_ci"][0].get<double>() < c["mu"].get<double>());
+    CHECK(j["spread"]["sigma_ci"][1].get<double>() > c["sigma"].get<double>());
+    CHECK(j["quality"]["n"] == 4000);
+    CHECK(j["quality"]["ks_p"].get<double>() > 0.001);
 
     const ImcRun g = runImc({"fit", "gaussian", data, "--json"});
     REQUIRE(g.exitCode == 0);
     const auto k = nlohmann::json::parse(g.out);
-    for (const char* key : {"mean", "std", "mean_ci", "std_ci", "ks_p", "n"}) CHECK(k.contains(key));
+    for (const char* key : {"mean", "std"}) CHECK(k["coefficients"].contains(key));
+    for (const char* key : {"mean_ci", "std_ci"}) CHECK(k["spread"].contains(key));
+    CHECK(k["quality"]["n"] == 4000);
     // Lognormal samples are skewed: the Gaussian KS test must reject them.
-    CHECK(k["ks_p"].get<double>() < 1e-6);
+    CHECK(k["quality"]["ks_p"].get<double>() < 1e-6);
 }
 
 TEST_CASE("imc fit errors name the file and the line and exit with 1", "[cli][fit]") {
@@ -120,8 +127,9 @@ TEST_CASE("imc fit retention converts a millisecond time column to seconds", "[c
     const ImcRun r = runImc({"fit", "retention", writeFile("retention.csv", csv), "--json"});
     REQUIRE(r.exitCode == 0);
     const auto j = nlohmann::json::parse(r.out);
-    CHECK_THAT(j["tau_s"].get<double>(), WithinRel(5e-3, 1e-4));
-    CHECK_THAT(j["V_inf_V"].get<double>(), WithinAbs(0.1, 1e-4));
+    CHECK(j["model"] == "retention");
+    CHECK_THAT(j["coefficients"]["tau_s"].get<double>(), WithinRel(5e-3, 1e-4));
+    CHECK_THAT(j["coefficients"]["V_inf_V"].get<double>(), WithinAbs(0.1, 1e-4));
 }
 
 TEST_CASE("imc fit hardsigmoid recovers T_max in seconds from a nanosecond column", "[cli][fit]") {
@@ -133,7 +141,8 @@ TEST_CASE("imc fit hardsigmoid recovers T_max in seconds from a nanosecond colum
     const ImcRun r = runImc({"fit", "hardsigmoid", writeFile("hardsigmoid.csv", csv), "--json"});
     REQUIRE(r.exitCode == 0);
     const auto j = nlohmann::json::parse(r.out);
-    CHECK_THAT(j["T_max_s"].get<double>(), WithinRel(15e-9, 1e-4));
-    CHECK_THAT(j["offset_x"].get<double>(), WithinAbs(0.1, 1e-4));
-    CHECK_THAT(j["slope_s_per_x"].get<double>(), WithinRel(15e-9 / 0.8, 1e-4));
+    CHECK(j["model"] == "c2p-relu");
+    CHECK_THAT(j["coefficients"]["T_max_s"].get<double>(), WithinRel(15e-9, 1e-4));
+    CHECK_THAT(j["coefficients"]["offset_x"].get<double>(), WithinAbs(0.1, 1e-4));
+    CHECK_THAT(j["coefficients"]["slope_s_per_x"].get<double>(), WithinRel(15e-9 / 0.8, 1e-4));
 }
