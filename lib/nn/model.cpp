@@ -4,6 +4,7 @@
 #include "nn/random.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -132,6 +133,7 @@ struct LayerActivations {
     Matrix fcGelu;                 // [N, 4C]
     Matrix residualOut;            // [N, C] residualMid + MLP
     std::vector<AttentionTape> tapes;  // [batch * heads]
+    std::array<LinearTape, kLinearKinds> linearTapes;
 };
 
 void checkTokens(std::span<const int> tokens, int batch, int seqLen, const Config& config) {
@@ -149,6 +151,7 @@ void checkTokens(std::span<const int> tokens, int batch, int seqLen, const Confi
 struct Transformer::State {
     const Model& model;
     const AttentionBackend& backend;
+    const LinearBackend& linear;
     std::vector<HeadScalars> scalars;  // [layers * heads]
     int batch = 0, seqLen = 0;
     std::vector<int> tokens, targets;
@@ -162,8 +165,8 @@ struct Transformer::State {
     // Backward scratch.
     Matrix dresidual, dln, dattn, dqkv, dfc, dfcGelu;
 
-    State(const Model& m, const AttentionBackend& b)
-        : model(m), backend(b), scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads) {}
+    State(const Model& m, const AttentionBackend& b, const LinearBackend& lin)
+        : model(m), backend(b), linear(lin), scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads) {}
 
     std::span<const HeadScalars> layerScalars(int layer) const {
         return {scalars.data() + static_cast<std::size_t>(layer) * model.config.heads,
@@ -181,15 +184,19 @@ struct Transformer::State {
             LayerActivations& a = layers[l];
             const Matrix& x = layerInput(static_cast<int>(l));
             ops::layerNormForward(a.ln1, a.ln1Mean, a.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias);
-            ops::linearForward(a.qkv, a.ln1, lw.attnWeight, lw.attnBias);
-            ops::attentionForward(a.attn, a.qkv, batch, seqLen, heads, static_cast<int>(l), backend,
-                                  layerScalars(static_cast<int>(l)), keepTapes ? &a.tapes : nullptr);
-            ops::linearForward(a.residualMid, a.attn, lw.attnProjWeight, lw.attnProjBias);
+            const int li = static_cast<int>(l);
+            auto tape = [&](LinearKind k) { return keepTapes ? &a.linearTapes[static_cast<int>(k)] : nullptr; };
+            linear.forward({li, LinearKind::Qkv}, a.ln1, lw.attnWeight, lw.attnBias, a.qkv, tape(LinearKind::Qkv));
+            ops::attentionForward(a.attn, a.qkv, batch, seqLen, heads, li, backend, layerScalars(li),
+                                  keepTapes ? &a.tapes : nullptr);
+            linear.forward({li, LinearKind::AttnProj}, a.attn, lw.attnProjWeight, lw.attnProjBias, a.residualMid,
+                           tape(LinearKind::AttnProj));
             a.residualMid += x;
             ops::layerNormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.residualMid, lw.ln2Weight, lw.ln2Bias);
-            ops::linearForward(a.fc, a.ln2, lw.fcWeight, lw.fcBias);
+            linear.forward({li, LinearKind::Fc}, a.ln2, lw.fcWeight, lw.fcBias, a.fc, tape(LinearKind::Fc));
             ops::geluForward(a.fcGelu, a.fc);
-            ops::linearForward(a.residualOut, a.fcGelu, lw.fcProjWeight, lw.fcProjBias);
+            linear.forward({li, LinearKind::FcProj}, a.fcGelu, lw.fcProjWeight, lw.fcProjBias, a.residualOut,
+                           tape(LinearKind::FcProj));
             a.residualOut += a.residualMid;
         }
         ops::layerNormForward(lnf, lnfMean, lnfRstd, layerInput(static_cast<int>(layers.size())), w.lnfWeight,
@@ -209,15 +216,20 @@ struct Transformer::State {
             LayerWeights& lg = g.layers[l];
             LayerActivations& a = layers[l];
             // dresidual holds d loss / d residualOut; the skip path passes it to residualMid unchanged.
-            ops::linearBackward(dfcGelu, lg.fcProjWeight, lg.fcProjBias, dresidual, a.fcGelu, lw.fcProjWeight);
+            const auto& tapes = a.linearTapes;
+            linear.backward({l, LinearKind::FcProj}, dfcGelu, lg.fcProjWeight, lg.fcProjBias, dresidual, a.fcGelu,
+                            lw.fcProjWeight, tapes[static_cast<int>(LinearKind::FcProj)]);
             ops::geluBackward(dfc, dfcGelu, a.fc);
-            ops::linearBackward(dln, lg.fcWeight, lg.fcBias, dfc, a.ln2, lw.fcWeight);
+            linear.backward({l, LinearKind::Fc}, dln, lg.fcWeight, lg.fcBias, dfc, a.ln2, lw.fcWeight,
+                            tapes[static_cast<int>(LinearKind::Fc)]);
             ops::layerNormBackward(dresidual, lg.ln2Weight, lg.ln2Bias, dln, a.residualMid, a.ln2Mean, a.ln2Rstd,
                                    lw.ln2Weight);
             // Now d loss / d residualMid; again the skip path carries it to the layer input.
-            ops::linearBackward(dattn, lg.attnProjWeight, lg.attnProjBias, dresidual, a.attn, lw.attnProjWeight);
+            linear.backward({l, LinearKind::AttnProj}, dattn, lg.attnProjWeight, lg.attnProjBias, dresidual, a.attn,
+                            lw.attnProjWeight, tapes[static_cast<int>(LinearKind::AttnProj)]);
             ops::attentionBackward(dqkv, dattn, a.qkv, batch, seqLen, heads, l, backend, layerScalars(l), a.tapes);
-            ops::linearBackward(dln, lg.attnWeight, lg.attnBias, dqkv, a.ln1, lw.attnWeight);
+            linear.backward({l, LinearKind::Qkv}, dln, lg.attnWeight, lg.attnBias, dqkv, a.ln1, lw.attnWeight,
+                            tapes[static_cast<int>(LinearKind::Qkv)]);
             ops::layerNormBackward(dresidual, lg.ln1Weight, lg.ln1Bias, dln, layerInput(l), a.ln1Mean, a.ln1Rstd,
                                    lw.ln1Weight);
         }
@@ -226,7 +238,10 @@ struct Transformer::State {
 };
 
 Transformer::Transformer(const Model& model, const AttentionBackend& backend)
-    : state_(std::make_unique<State>(model, backend)) {
+    : Transformer(model, backend, denseLinearBackend()) {}
+
+Transformer::Transformer(const Model& model, const AttentionBackend& backend, const LinearBackend& linear)
+    : state_(std::make_unique<State>(model, backend, linear)) {
     model.config.validate();
 }
 
@@ -287,6 +302,7 @@ void Transformer::backward(Weights& grads) {
 struct Decoder::State {
     const Model& model;
     const AttentionBackend& backend;
+    const LinearBackend& linear;
     std::vector<HeadScalars> scalars;  // [layers * heads]
     int position = 0;
     std::vector<Matrix> keys, values;  // per layer [context, C]
@@ -295,9 +311,10 @@ struct Decoder::State {
     ops::Vector mean, rstd;
     std::vector<int> noTokens;
 
-    State(const Model& m, const AttentionBackend& b)
+    State(const Model& m, const AttentionBackend& b, const LinearBackend& lin)
         : model(m),
           backend(b),
+          linear(lin),
           scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads),
           keys(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)),
           values(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)) {}
@@ -333,16 +350,16 @@ struct Decoder::State {
         for (int l = 0; l < cfg.layers; ++l) {
             const LayerWeights& lw = w.layers[l];
             ops::layerNormForward(ln, mean, rstd, x, lw.ln1Weight, lw.ln1Bias);
-            ops::linearForward(qkv, ln, lw.attnWeight, lw.attnBias);  // [1, 3C]
+            linear.forward({l, LinearKind::Qkv}, ln, lw.attnWeight, lw.attnBias, qkv, nullptr);  // [1, 3C]
             keys[l].row(position) = qkv.block(0, c, 1, c);
             values[l].row(position) = qkv.block(0, 2 * c, 1, c);
             attend(l);
-            ops::linearForward(projected, attn, lw.attnProjWeight, lw.attnProjBias);
+            linear.forward({l, LinearKind::AttnProj}, attn, lw.attnProjWeight, lw.attnProjBias, projected, nullptr);
             x += projected;
             ops::layerNormForward(ln, mean, rstd, x, lw.ln2Weight, lw.ln2Bias);
-            ops::linearForward(fc, ln, lw.fcWeight, lw.fcBias);
+            linear.forward({l, LinearKind::Fc}, ln, lw.fcWeight, lw.fcBias, fc, nullptr);
             ops::geluForward(fcGelu, fc);
-            ops::linearForward(projected, fcGelu, lw.fcProjWeight, lw.fcProjBias);
+            linear.forward({l, LinearKind::FcProj}, fcGelu, lw.fcProjWeight, lw.fcProjBias, projected, nullptr);
             x += projected;
         }
         ops::layerNormForward(ln, mean, rstd, x, w.lnfWeight, w.lnfBias);
@@ -353,7 +370,10 @@ struct Decoder::State {
 };
 
 Decoder::Decoder(const Model& model, const AttentionBackend& backend)
-    : state_((model.config.validate(), std::make_unique<State>(model, backend))) {}
+    : Decoder(model, backend, denseLinearBackend()) {}
+
+Decoder::Decoder(const Model& model, const AttentionBackend& backend, const LinearBackend& linear)
+    : state_((model.config.validate(), std::make_unique<State>(model, backend, linear))) {}
 
 Decoder::~Decoder() = default;
 

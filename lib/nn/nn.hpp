@@ -2,6 +2,7 @@
 // A GPT-2 style transformer on Eigen: weights with GPT-2 tensor names, batched forward and
 // backward with a pluggable attention backend, KV-cache decoding, training and evaluation.
 #include "nn/attention.hpp"
+#include "nn/linear.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -87,6 +88,8 @@ int threadCount();
 class Transformer {
 public:
     Transformer(const Model& model, const AttentionBackend& backend);
+    // Every block's linear layers through `linear` (which must outlive the Transformer).
+    Transformer(const Model& model, const AttentionBackend& backend, const LinearBackend& linear);
     ~Transformer();
     Transformer(const Transformer&) = delete;
     Transformer& operator=(const Transformer&) = delete;
@@ -111,6 +114,7 @@ private:
 class Decoder {
 public:
     Decoder(const Model& model, const AttentionBackend& backend);
+    Decoder(const Model& model, const AttentionBackend& backend, const LinearBackend& linear);
     ~Decoder();
     Decoder(const Decoder&) = delete;
     Decoder& operator=(const Decoder&) = delete;
@@ -153,6 +157,9 @@ struct EvalResult {
 // headScalars: layer-major [layers * heads], empty for identity.
 EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::span<const int> tokens,
                     std::size_t maxTokens, std::span<const HeadScalars> headScalars = {});
+// The same with every block's linear layers through `linear`.
+EvalResult evaluate(const Model& model, const AttentionBackend& backend, const LinearBackend& linear,
+                    std::span<const int> tokens, std::size_t maxTokens);
 
 struct TrainOptions {
     int steps = 2000;
@@ -166,6 +173,9 @@ struct TrainOptions {
     std::uint64_t seed = 1;
     int evalEvery = 0;  // 0: only at the end
     std::size_t evalTokens = 16384;
+    // Linear layers of every block (null: dense); its parameters() are optimized beside the
+    // model's weights, without weight decay.
+    LinearBackend* linear = nullptr;
 };
 
 struct TrainProgress {

@@ -9,4 +9,14 @@ namespace imc::nn {
 // Nested calls from inside a task run inline.
 void parallelFor(int tasks, const std::function<void(int)>& fn);
 
+// fn(begin, count) over consecutive chunks of `chunk` rows, possibly concurrently; the chunk
+// boundaries depend only on the sizes, never on the thread count.
+template <class Fn>
+void forRowChunks(long rows, long chunk, Fn&& fn) {
+    parallelFor(static_cast<int>((rows + chunk - 1) / chunk), [&](int task) {
+        const long begin = task * chunk;
+        fn(begin, rows - begin < chunk ? rows - begin : chunk);
+    });
+}
+
 }  // namespace imc::nn

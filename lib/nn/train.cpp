@@ -30,10 +30,25 @@ LearningRateSchedule scheduleOf(const TrainOptions& o) {
     return schedule;
 }
 
+EvalResult evaluateWith(const Model& model, const AttentionBackend& backend, const LinearBackend& linear,
+                        std::span<const int> tokens, std::size_t maxTokens, std::span<const HeadScalars> headScalars);
+
 }  // namespace
 
 EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::span<const int> tokens,
                     std::size_t maxTokens, std::span<const HeadScalars> headScalars) {
+    return evaluateWith(model, backend, denseLinearBackend(), tokens, maxTokens, headScalars);
+}
+
+EvalResult evaluate(const Model& model, const AttentionBackend& backend, const LinearBackend& linear,
+                    std::span<const int> tokens, std::size_t maxTokens) {
+    return evaluateWith(model, backend, linear, tokens, maxTokens, {});
+}
+
+namespace {
+
+EvalResult evaluateWith(const Model& model, const AttentionBackend& backend, const LinearBackend& linear,
+                        std::span<const int> tokens, std::size_t maxTokens, std::span<const HeadScalars> headScalars) {
     const std::size_t window = static_cast<std::size_t>(model.config.context);
     const std::size_t predictions = std::min(maxTokens, tokens.empty() ? 0 : tokens.size() - 1);
     if (predictions == 0) throw std::invalid_argument("evaluate: no tokens to predict");
@@ -42,7 +57,7 @@ EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::sp
     const Config& c = model.config;
     const std::size_t floatsPerWindow = window * (std::size_t(c.vocabSize) + 16 * std::size_t(c.dModel) * c.layers);
     const std::size_t kBatch = std::clamp<std::size_t>((std::size_t(1) << 28) / floatsPerWindow, 1, 8);
-    Transformer net(model, backend);
+    Transformer net(model, backend, linear);
     net.setHeadScalars(headScalars);
     std::vector<int> inputs, targets;
     double weightedLoss = 0;
@@ -67,6 +82,8 @@ EvalResult evaluate(const Model& model, const AttentionBackend& backend, std::sp
     return result;
 }
 
+}  // namespace
+
 TrainResult train(Model& model, const AttentionBackend& backend, std::span<const int> trainTokens,
                   std::span<const int> validationTokens, const TrainOptions& options,
                   const std::function<void(const TrainProgress&)>& onProgress) {
@@ -74,10 +91,27 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
     const int seqLen = config.context, batch = options.batch;
     if (trainTokens.size() < static_cast<std::size_t>(seqLen) + 2)
         throw std::invalid_argument("training text is shorter than one context window");
-    Transformer net(model, backend);
+    const LinearBackend& linear = options.linear ? *options.linear : denseLinearBackend();
+    Transformer net(model, backend, linear);
     Weights grads = Weights::zeros(config), firstMoment = Weights::zeros(config), secondMoment = Weights::zeros(config);
     auto params = model.weights.named();
     auto gradTensors = grads.named(), firstTensors = firstMoment.named(), secondTensors = secondMoment.named();
+    // A factorized backend's own tensors join the optimizer as vectors (no weight decay).
+    std::vector<Matrix> extraMoments;
+    if (options.linear) {
+        auto extra = options.linear->parameters();
+        extraMoments.reserve(2 * extra.size());
+        for (auto& p : extra) {
+            extraMoments.push_back(Matrix::Zero(p.value->rows(), p.value->cols()));
+            extraMoments.push_back(Matrix::Zero(p.value->rows(), p.value->cols()));
+        }
+        for (std::size_t i = 0; i < extra.size(); ++i) {
+            params.push_back({extra[i].name, extra[i].value, true});
+            gradTensors.push_back({extra[i].name, extra[i].grad, true});
+            firstTensors.push_back({extra[i].name, &extraMoments[2 * i], true});
+            secondTensors.push_back({extra[i].name, &extraMoments[2 * i + 1], true});
+        }
+    }
 
     const LearningRateSchedule schedule = scheduleOf(options);
     AdamW<float> optimizer;
@@ -123,7 +157,7 @@ TrainResult train(Model& model, const AttentionBackend& backend, std::span<const
         progress.etaSeconds = progress.elapsedSeconds / (step + 1) * (options.steps - step - 1);
         const bool last = step + 1 == options.steps;
         if (!validationTokens.empty() && (last || (options.evalEvery > 0 && (step + 1) % options.evalEvery == 0))) {
-            progress.validationLoss = evaluate(model, backend, validationTokens, options.evalTokens).loss;
+            progress.validationLoss = evaluate(model, backend, linear, validationTokens, options.evalTokens).loss;
             if (last) result.validationLoss = progress.validationLoss;
         }
         if (onProgress) onProgress(progress);
