@@ -3,6 +3,7 @@
 // paper's comparison tables (--report [gaincell|lsh]), or the letter-shift workload of the LSH stage.
 #include "attention_cli.hpp"
 #include "cli.hpp"
+#include "hyflexpim_cli.hpp"
 
 #include "datadir/datadir.hpp"
 #include "lsh/lsh.hpp"
@@ -77,6 +78,7 @@ struct InferArgs {
     std::string text;       // text file (default: the held-out fortunes)
     int calibration = 8;    // calibration windows of the context length for --adapt
     LshReportArgs lshReport;
+    imc::cli::HyFlexInferCli hyflex;  // --linear-layers hyflexpim, --report hyflexpim (paper 004)
 };
 
 const fs::path kModels = imc::dataPath("models");
@@ -261,13 +263,25 @@ void runLshReport(const InferArgs& args) {
     if (report.contains("plot")) std::printf("Plot: %s\n", args.plot.c_str());
 }
 
+// Paper 004: the hybrid SLC/MLC linear layers, one configuration or the report.
+void runHyFlexPim(const InferArgs& args) {
+    auto cli = args.hyflex;
+    cli.weights = args.weights;
+    cli.fits = args.fits;
+    cli.plot = args.plot;
+    if (args.report == "hyflexpim")
+        return imc::cli::runHyFlexPimReport(cli, args.draws, args.seed, args.tokens, args.fortunes, args.json);
+    imc::cli::runHyFlexPimInfer(cli, args.draws, args.seed, args.tokens, args.fortunes, args.json);
+}
+
 void run(const InferArgs& args) {
     if (args.workload == "letters") return runLetters(args);
     if (args.workload != "lm") throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm, letters)");
     imc::nn::setThreadCount(args.threads);
+    if (args.report == "hyflexpim" || args.hyflex.linearLayers != "dense") return runHyFlexPim(args);
     if (args.report == "gaincell") return runReport(args);
     if (args.report == "lsh") return runLshReport(args);
-    if (!args.report.empty()) throw imc::cli::UsageError("--report must be gaincell or lsh, got '" + args.report + "'");
+    if (!args.report.empty()) throw imc::cli::UsageError("--report must be gaincell, lsh or hyflexpim, got '" + args.report + "'");
 
     const std::string attention = args.attention.empty() ? "ideal" : args.attention;
     const fs::path weights = args.weights.empty() ? defaultWeights(attention) : fs::path(args.weights);
@@ -374,8 +388,10 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--threads", args->threads, "Worker threads (0: all cores)")->capture_default_str();
         auto* report = app.add_option("--report", args->report,
                                       "gaincell (default): the paper's table: software, linear, nonlinear without/with "
-                                      "adaptation, with fine-tuning; lsh: the LSH grid before and after fine-tuning")
+                                      "adaptation, with fine-tuning; lsh: the LSH grid before and after fine-tuning; "
+                                      "hyflexpim: loss vs SLC fraction per selection (paper 004)")
                            ->expected(0, 1);
+        imc::cli::addHyFlexInferOptions(app, args->hyflex);
         app.add_flag("--retrain", args->retrain, "With --report: rebuild the hardware models in models/ first (minutes)");
         app.add_option("--draws", args->draws, "With --report: variability draws per hardware model")
             ->capture_default_str();
@@ -406,6 +422,7 @@ const imc::cli::CommandRegistration registration{
         app.callback([args, gen, report, plot] {
             if (report->count() > 0 && args->report.empty()) args->report = "gaincell";
             if (plot->count() == 0 && args->report == "lsh") args->plot = "results/lm-lsh.png";
+            if (plot->count() == 0 && args->report == "hyflexpim") args->plot = "results/hyflexpim.png";
             args->generate = gen->count() > 0;
             args->generation.seed = args->seed;
             run(*args);

@@ -3,6 +3,7 @@
 // with --init, fine-tuning given weights; with any attention backend in the loop.
 #include "attention_cli.hpp"
 #include "cli.hpp"
+#include "hyflexpim_cli.hpp"
 
 #include "nn/nn.hpp"
 
@@ -25,6 +26,7 @@ struct TrainArgs {
     imc::nn::TrainOptions options;
     int threads = 0;
     int logEvery = 20;
+    imc::cli::SvdTrainCli svd;  // --linear-layers svd (paper 004)
     TrainArgs() { options.evalEvery = 500; }
 };
 
@@ -38,6 +40,7 @@ std::string duration(double seconds) {
 void run(const TrainArgs& args) {
     if (args.workload != "lm") throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm)");
     imc::nn::setThreadCount(args.threads);
+    if (imc::cli::runSvdTrain(args.svd, args.options, args.out, args.fortunes, args.logEvery)) return;
     const auto corpus = imc::nn::loadFortunes(args.fortunes);
     imc::nn::Model model;
     if (args.init.empty()) {
@@ -113,6 +116,7 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--fortunes", args->fortunes, "Directory of fortune files")->capture_default_str();
         app.add_option("--threads", args->threads, "Worker threads (0: all cores)")->capture_default_str();
         app.add_option("--log-every", args->logEvery, "Progress line every N steps")->capture_default_str();
+        imc::cli::addSvdTrainOptions(app, args->svd);
         app.callback([args] { run(*args); });
     }};
 
