@@ -3,6 +3,7 @@
 // integer matmul, and the hybrid SLC/MLC backend against the INT8 model.
 #include "behavior/rram_model.hpp"
 #include "nn/hyflexpim.hpp"
+#include "nn/hyflexpim_workload.hpp"
 #include "nn/nn.hpp"
 #include "nn/random.hpp"
 #include "nn/svd_linear.hpp"
@@ -236,4 +237,40 @@ TEST_CASE("the paper's RRAM constants as fits: the public code's 0.025 and the 4
     CHECK_THAT(ber.mlc.ber, WithinRel(0.0404, 1e-6));
     CHECK(ber.mlc.sigmaEta[1] > 0.1);
     CHECK(ber.mlc.sigmaEta[1] < 0.2);
+}
+
+TEST_CASE("SVD factors round-trip through their file, and a mismatched model is named in the error") {
+    Model model = tinyModel(5);
+    SvdFactors f = factorize(model.weights, model.config, 0);
+    f.sites[0][1].importanceWindow(0, 2) = 0.5f;
+    f.importanceSteps = 7;
+    const auto path = std::filesystem::temp_directory_path() / "imc-test-factors.svd.safetensors";
+    saveSvdFactors(path, f, {});
+    const SvdFactors back = loadSvdFactors(path, model.config);
+    CHECK(back.importanceSteps == 7);
+    CHECK(back.sites[0][1].importanceWindow(0, 2) == 0.5f);
+    CHECK((back.sites[3][0].vt - f.sites[3][0].vt).norm() == 0.0f);
+    Config other = model.config;
+    other.dModel = 12;
+    other.headDim = 6;
+    try {
+        loadSvdFactors(path, other);
+        FAIL("a factors file of another shape must not load");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("imc-test-factors.svd.safetensors") != std::string::npos);
+    }
+}
+
+TEST_CASE("selections: gradient takes the largest |dL/ds|, rank the leading ranks, random nests") {
+    Model model = tinyModel(6);
+    SvdFactors f = factorize(model.weights, model.config, 0);
+    SvdBlock& b = f.sites[2][0];  // c_fc of layer 0: rank 6
+    REQUIRE(b.rank() == 6);
+    b.importanceWindow << 0.1f, 0.9f, 0.2f, 0.8f, 0.3f, 0.0f;
+    const auto g = selectRanks(f, Selection::Gradient, 0.34, 1)[2][0];  // round(0.34 * 6) = 2
+    CHECK(g == std::vector<std::uint8_t>{0, 1, 0, 1, 0, 0});
+    const auto r = selectRanks(f, Selection::Rank, 0.5, 1)[2][0];
+    CHECK(r == std::vector<std::uint8_t>{1, 1, 1, 0, 0, 0});
+    const auto small = selectRanks(f, Selection::Random, 0.34, 4)[2][0], large = selectRanks(f, Selection::Random, 0.67, 4)[2][0];
+    for (std::size_t i = 0; i < small.size(); ++i) CHECK((!small[i] || large[i]));
 }
