@@ -8,6 +8,7 @@
 #include "lsh/lsh.hpp"
 #include "nn/lm_report.hpp"
 #include "cli.hpp"
+#include "hyflexpim_cli.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -157,6 +158,7 @@ imc::cli::CommandRegistration demoCommand{
             demoLanguageModel();
             demoLshLanguageModel();
             demoLetterShift();
+            imc::cli::demoHyFlexPim(6);
         });
     }};
 

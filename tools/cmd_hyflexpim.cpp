@@ -195,6 +195,24 @@ void runHyFlexPimReport(const HyFlexInferCli& cli, int draws, std::uint64_t seed
     std::printf("\nAcceptance: %s\nPlot: %s\n", report["acceptance"].dump().c_str(), png.string().c_str());
 }
 
+void demoHyFlexPim(int stage) {
+    HyFlexInferCli cli;
+    std::printf("[%d] HyFlexPIM (paper 004): SVD-factorized linear layers on SLC/MLC RRAM, %s\n", stage,
+                "models/char-lm-svd.safetensors");
+    auto o = inferOptions(cli, 2, 1, 4096, "/usr/share/games/fortunes");
+    std::printf("    fits: %s\n", o.fitsDir.c_str());
+    for (const auto& [selection, fraction] : {std::pair{"gradient", 0.0}, {"gradient", 0.2}, {"random", 0.2}}) {
+        o.selection = nn::parseSelection(selection);
+        o.slcFraction = fraction;
+        const auto r = nn::runHyFlexPimInfer(o);
+        std::printf("    %3.0f %% SLC, %-8s: loss %.4f nats/byte (all-SLC %.4f, +%.1f %%), perplexity %.2f\n",
+                    100 * fraction, fraction == 0.0 ? "all-MLC" : selection, r["loss_nats"]["mean"].get<double>(),
+                    r["loss_nats"]["all_slc"].get<double>(),
+                    100 * r["loss_nats"]["delta_vs_all_slc"].get<double>() / r["loss_nats"]["all_slc"].get<double>(),
+                    r["perplexity"]["mean"].get<double>());
+    }
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -42,3 +42,8 @@ void runHyFlexPimReport(const HyFlexInferCli& cli, int draws, std::uint64_t seed
                         const std::string& fortunes, bool json);
 
 }  // namespace imc::cli
+
+namespace imc::cli {
+// The demo's HyFlexPIM stage: a few seconds on the shipped factorized model and fits.
+void demoHyFlexPim(int stage);
+}  // namespace imc::cli
