@@ -23,14 +23,8 @@ struct LinearSite {
 // GPT-2 tensor prefix of the site, e.g. "h.0.attn.c_attn".
 std::string linearSiteName(const LinearSite& site);
 
-// What a forward keeps for its backward (same reuse rule as AttentionTape).
-struct LinearTape {
-    std::vector<Matrix> buffers;
-    Matrix& buffer(std::size_t index) {
-        if (buffers.size() <= index) buffers.resize(index + 1);
-        return buffers[index];
-    }
-};
+// What a forward keeps for its backward: the same reusable buffers as attention's.
+using LinearTape = AttentionTape;
 
 // A trainable tensor a backend owns besides the model's weights (the SVD factors).
 struct BackendParameter {

@@ -1,6 +1,7 @@
 // Every hand-written backward pass of the model, checked through the full loss against central
 // finite differences along a random direction per tensor (robust in float, covers every element).
 #include "nn/nn.hpp"
+#include "tiny_model.hpp"
 #include "nn/random.hpp"
 
 #include <catch2/catch_test_macros.hpp>
@@ -11,26 +12,8 @@ using namespace imc::nn;
 
 namespace {
 
-Config tinyConfig() {
-    Config c;
-    c.vocabSize = 13;
-    c.context = 8;
-    c.layers = 2;
-    c.heads = 2;
-    c.dModel = 8;
-    c.headDim = 4;
-    return c;
-}
-
-// Larger weights than the GPT-2 init so every path carries a visible gradient, and non-trivial
-// layer norms so their parameters are exercised too.
-Model tinyModel(std::uint64_t seed) {
-    Model model{tinyConfig(), Weights::initialized(tinyConfig(), seed), {}};
-    Rng rng(seed + 100);
-    for (auto& n : model.weights.named())
-        for (Eigen::Index i = 0; i < n.tensor->size(); ++i) n.tensor->data()[i] += static_cast<float>(0.3 * rng.normal());
-    return model;
-}
+using testing::tinyConfig;
+using testing::tinyModel;
 
 void checkGradients(Model& model, Transformer& net, const std::vector<int>& tokens, const std::vector<int>& targets,
                     int batch, int seqLen) {

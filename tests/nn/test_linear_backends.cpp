@@ -5,6 +5,7 @@
 #include "nn/hyflexpim.hpp"
 #include "nn/hyflexpim_workload.hpp"
 #include "nn/nn.hpp"
+#include "tiny_model.hpp"
 #include "nn/random.hpp"
 #include "nn/svd_linear.hpp"
 
@@ -28,24 +29,8 @@ Matrix randomMatrix(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed, do
     return m;
 }
 
-Config tinyConfig() {
-    Config c;
-    c.vocabSize = 13;
-    c.context = 8;
-    c.layers = 2;
-    c.heads = 2;
-    c.dModel = 8;
-    c.headDim = 4;
-    return c;
-}
-
-Model tinyModel(std::uint64_t seed) {
-    Model model{tinyConfig(), Weights::initialized(tinyConfig(), seed), {}};
-    Rng rng(seed + 100);
-    for (auto& n : model.weights.named())
-        for (Eigen::Index i = 0; i < n.tensor->size(); ++i) n.tensor->data()[i] += static_cast<float>(0.3 * rng.normal());
-    return model;
-}
+using testing::tinyConfig;
+using testing::tinyModel;
 
 std::vector<int> randomTokens(std::size_t n, int vocab, std::uint64_t seed) {
     Rng rng(seed);
