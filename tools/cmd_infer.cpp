@@ -267,7 +267,7 @@ void runLshReport(const InferArgs& args) {
 void runHyFlexPim(const InferArgs& args) {
     auto cli = args.hyflex;
     cli.weights = args.weights;
-    cli.fits = args.fits;
+    cli.fits = args.backend.fits;
     cli.plot = args.plot;
     if (args.report == "hyflexpim")
         return imc::cli::runHyFlexPimReport(cli, args.draws, args.seed, args.tokens, args.fortunes, args.json);
