@@ -64,9 +64,21 @@ private:
     std::unique_ptr<Impl> impl_;
     std::string version_;
     std::vector<std::string> lastOutput_;
+    std::string loadedName_;                    // the loaded deck's name, for errors of run()
 };
 
 // Lines of ngspice output that report an error (pure; used by Session and tested alone).
 std::vector<std::string> findErrorLines(const std::vector<std::string>& output);
+
+// ngspice's whole message: from the first error line (or a warning before it) to the end of the
+// output, blank lines left out, joined with " | " (an error is often a header line, the card, then the reason). Empty when
+// no line reports an error.
+std::string errorMessage(const std::vector<std::string>& output);
+
+// The message of a failed load (pure): "<source>:<line>: <card>: ngspice: <message>" when the deck
+// line ngspice complained about is found (by its echoed card, or by "Error on line N" and the card's
+// name), else "<source>: ngspice: <message>".
+std::string loadErrorMessage(const std::vector<std::string>& deckLines, const std::vector<std::string>& output,
+                             const std::string& sourceName);
 
 }  // namespace imc::spice
