@@ -122,6 +122,8 @@ std::vector<DeckHazard> findDeckHazards(const std::vector<fs::path>& files) {
         if (!seen.insert(file).second) continue;
         std::error_code ec;
         if (!fs::exists(file, ec)) continue;  // ngspice reports a missing include itself
+        // A device or a pipe (/dev/zero) would be read forever.
+        if (!fs::is_regular_file(file, ec)) throw DeckError(file.string() + ": not a regular file");
         DeckScan scan = scanDeckText(slurp(file), file);
         hazards.insert(hazards.end(), scan.hazards.begin(), scan.hazards.end());
         for (auto it = scan.includes.rbegin(); it != scan.includes.rend(); ++it) todo.push_back(*it);
