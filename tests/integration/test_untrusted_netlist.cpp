@@ -66,7 +66,7 @@ TEST_CASE("control lines in an include of the cell, or of the cell's own include
     CHECK_FALSE(fs::exists(d.marker));
 }
 
-TEST_CASE("\"trust_netlist\": true runs the cell's commands", "[cli][untrusted]") {
+TEST_CASE("a job with trust_netlist set runs the cell's commands", "[cli][untrusted]") {
     // The counterpart: the refusal above is what keeps the file from being created.
     CellDir d;
     d.write("res.lib", std::string(kCell) + ".control\nshell touch " + d.marker.string() + "\n.endc\n");
