@@ -163,6 +163,15 @@ struct Sweep {
         REQUIRE(countFiles(counts) == std::size_t(kJobs));
     }
     ~Sweep() { fs::remove_all(dir); }
+    std::vector<std::string> args(const fs::path& out) const {
+        return {"characterize", job, "--out", out.string(), "--workers", "2"};
+    }
+    // Starts the sweep into `out` and returns once a quarter of it is in the journal.
+    Child startAndWait(const fs::path& out) const {
+        auto c = start(args(out), dir / "first");
+        waitForRows(c, out / "results.csv", kJobs / 4);
+        return c;
+    }
     nlohmann::json manifest(const fs::path& out) const { return nlohmann::json::parse(slurp(out / "manifest.json")); }
     void checkEqualsReference(const fs::path& out) const {
         const Table t = readTable(out / "results.csv");
@@ -177,9 +186,7 @@ struct Sweep {
 TEST_CASE("a sweep killed with SIGKILL resumes to the uninterrupted run's results, nothing simulated twice", "[cli][resume]") {
     Sweep s;
     const fs::path out = s.dir / "killed";
-    const std::vector<std::string> args{"characterize", s.job, "--out", out.string(), "--workers", "2"};
-    auto c = start(args, s.dir / "first");
-    waitForRows(c, out / "results.csv", kJobs / 4);
+    auto c = s.startAndWait(out);
     kill(-c.pid, SIGKILL);  // imc and its workers
     CHECK(c.wait() == 128 + SIGKILL);
     const Table journal = readTable(out / "results.csv");
@@ -189,7 +196,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes to the uninterrupted run's result
     CHECK_FALSE(s.manifest(out)["complete"].get<bool>());
 
     const std::size_t before = countFiles(s.counts);
-    auto again = start(args, s.dir / "again");
+    auto again = start(s.args(out), s.dir / "again");
     REQUIRE(again.wait() == 0);
     CHECK_THAT(slurp(s.dir / "again.err"), ContainsSubstring("resuming, " + std::to_string(journaled) + " of " + std::to_string(kJobs)));
     // Exactly the jobs the journal lacked ran again: counted by the simulator and by the manifest.
@@ -203,9 +210,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes to the uninterrupted run's result
 TEST_CASE("a worker killed like the OOM killer does fails one sample, and the rerun retries only that one", "[cli][resume]") {
     Sweep s;
     const fs::path out = s.dir / "oom";
-    const std::vector<std::string> args{"characterize", s.job, "--out", out.string(), "--workers", "2"};
-    auto c = start(args, s.dir / "first");
-    waitForRows(c, out / "results.csv", kJobs / 4);
+    auto c = s.startAndWait(out);
     const auto workers = childrenOf(c.pid);
     REQUIRE_FALSE(workers.empty());
     kill(workers.front(), SIGKILL);
@@ -223,7 +228,7 @@ TEST_CASE("a worker killed like the OOM killer does fails one sample, and the re
     CHECK(s.manifest(out)["failures"] == 1);
 
     const std::size_t before = countFiles(s.counts);
-    auto again = start(args, s.dir / "again");
+    auto again = start(s.args(out), s.dir / "again");
     REQUIRE(again.wait() == 0);
     CHECK(countFiles(s.counts) - before == 1);
     CHECK(s.manifest(out)["ran"] == 1);
@@ -236,7 +241,6 @@ TEST_CASE("a full disk under the results folder stops the run with a clear error
     const fs::path mnt = s.dir / "small-disk";
     fs::create_directories(mnt);
     const fs::path out = mnt / "results";
-    const std::vector<std::string> args{"characterize", s.job, "--out", out.string(), "--workers", "2"};
     // Room for the decks and the manifest (a tmpfs page each) and half the table.
     std::uintmax_t tableBytes = fs::file_size(s.dir / "reference" / "results.csv");
     const std::uintmax_t pages = std::uintmax_t(kJobs) + 4 + tableBytes / 4096 / 2;
@@ -250,7 +254,7 @@ TEST_CASE("a full disk under the results folder stops the run with a clear error
     } unmount{mnt, mounted};
     // Not allowed to mount (not root), or IMC_TEST_NO_MOUNT set: every file is capped at half the
     // table instead (RLIMIT_FSIZE), which fails the same writes with EFBIG.
-    auto c = start(args, s.dir / "full", mounted ? 0 : rlim_t(tableBytes / 2));
+    auto c = start(s.args(out), s.dir / "full", mounted ? 0 : rlim_t(tableBytes / 2));
     CHECK(c.wait() == 1);
     const std::string err = slurp(s.dir / "full.err");
     INFO(err);
@@ -266,7 +270,7 @@ TEST_CASE("a full disk under the results folder stops the run with a clear error
     // Space again: the same command resumes from the journal.
     if (mounted) REQUIRE(::mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0);
     const std::size_t before = countFiles(s.counts);
-    auto again = start(args, s.dir / "again");
+    auto again = start(s.args(out), s.dir / "again");
     REQUIRE(again.wait() == 0);
     CHECK(s.manifest(out)["resumed_from"] == journal.rows.size());
     CHECK(countFiles(s.counts) - before == kJobs - journal.rows.size());
