@@ -211,6 +211,7 @@ Job parseJob(const json& document, const fs::path& file) {
     cell.allowOnly({"netlist", "subckt", "includes", "ports", "params"});
     const fs::path netlistFile = resolve(cell.text("netlist"));
     if (!fs::exists(netlistFile)) cell.failKey("netlist", "no such file: " + netlistFile.string());
+    if (!fs::is_regular_file(netlistFile)) cell.failKey("netlist", "not a regular file: " + netlistFile.string());
     std::vector<fs::path> includes;
     if (cell.has("includes")) {
         const JobNode inc = cell.at("includes");
@@ -218,6 +219,7 @@ Job parseJob(const json& document, const fs::path& file) {
             if (!inc.json()[i].is_string()) inc.at(i).fail("must be a path");
             const fs::path p = resolve(inc.json()[i].get<std::string>());
             if (!fs::exists(p)) inc.at(i).fail("no such file: " + p.string());
+            if (!fs::is_regular_file(p)) inc.at(i).fail("not a regular file: " + p.string());
             includes.push_back(p);
         }
     }
