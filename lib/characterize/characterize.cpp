@@ -221,7 +221,18 @@ RunSummary readResults(const fs::path& dir) {
     if (!in) throw std::runtime_error(dir.string() + ": no manifest.json (not a results folder)");
     try {
         s.manifest = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        throw std::runtime_error((dir / "manifest.json").string() + ": " + e.what());
+    }
+    // A field of the wrong type (or a manifest that is no object) is the file's error too.
+    if (!s.manifest.is_object()) throw std::runtime_error((dir / "manifest.json").string() + ": not a JSON object");
+    try {
+        s.netlistHash = s.manifest.value("netlist_sha256", "");
+        s.ngspiceVersion = s.manifest.value("ngspice_version", "");
+        s.wall_s = s.manifest.value("wall_s", 0.0);
+        (void)s.manifest.value("complete", false);
+        (void)s.manifest.value("format", "");
+    } catch (const json::exception& e) {
         throw std::runtime_error((dir / "manifest.json").string() + ": " + e.what());
     }
     if (s.manifest.value("format", "") != "imc-results")
@@ -231,9 +242,6 @@ RunSummary readResults(const fs::path& dir) {
                                  s.manifest.value("version", json(0)).dump() + ", this imc reads version " +
                                  std::to_string(kResultsVersion));
     s.rows = readRows(dir / "results.csv");
-    s.netlistHash = s.manifest.value("netlist_sha256", "");
-    s.ngspiceVersion = s.manifest.value("ngspice_version", "");
-    s.wall_s = s.manifest.value("wall_s", 0.0);
     for (const auto& r : s.rows) s.failed += r.ok ? 0 : 1;
     return s;
 }

@@ -313,7 +313,7 @@ Job loadJob(const fs::path& file) {
     json doc;
     try {
         doc = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw JobError(file.string() + ": not valid JSON: " + e.what());
     }
     return parseJob(doc, file);

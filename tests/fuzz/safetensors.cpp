@@ -8,9 +8,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         const auto file = imc::nn::safetensors::read(path);
         for (const auto& [name, t] : file.tensors) {
-            std::int64_t n = 1;
-            for (auto d : t.shape) n *= d;
-            if (n != std::int64_t(t.values.size())) std::abort();
+            std::uint64_t n = 1;
+            for (auto d : t.shape) {
+                if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) std::abort();
+            }
+            if (n != t.values.size()) std::abort();
         }
     } catch (const std::exception& e) {
         imc::fuzz::requireNamed(e.what(), "fuzz.safetensors");
