@@ -126,7 +126,11 @@ bool parseRow(const std::vector<std::string>& header, const std::string& line, c
                 throw std::runtime_error(where + ": column " + header[i] + " is not a number: '" + f[i] + "'");
             }
         }
-    r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
+    try {
+        r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
+    } catch (const std::exception&) {
+        throw std::runtime_error(where + ": column wall_s is not a number: '" + f[header.size() - 2] + "'");
+    }
     r.error = f.back();
     return true;
 }
