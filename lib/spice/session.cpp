@@ -10,14 +10,6 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <regex>
-// AddressSanitizer builds (clang says so by __has_feature, gcc by __SANITIZE_ADDRESS__).
-#if defined(__SANITIZE_ADDRESS__)
-#define IMC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IMC_ASAN 1
-#endif
-#endif
 #include <sstream>
 #if IMC_ASAN
 #include <sanitizer/lsan_interface.h>

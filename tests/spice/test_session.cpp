@@ -8,14 +8,6 @@
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-// AddressSanitizer builds (clang says so by __has_feature, gcc by __SANITIZE_ADDRESS__).
-#if defined(__SANITIZE_ADDRESS__)
-#define IMC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IMC_ASAN 1
-#endif
-#endif
 #include <cmath>
 #include <cstdio>
 #include <fstream>
