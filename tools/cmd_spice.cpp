@@ -32,13 +32,27 @@ imc::cli::CommandRegistration spiceCommand{
         app.add_flag("--echo", opt->echo, "copy ngspice's own output to stderr");
         app.callback([opt] {
             const auto t0 = std::chrono::steady_clock::now();
+            const std::string deck = imc::spice::readDeckFile(opt->file);
+            // Decks run as with `ngspice -b`, control blocks included; commands that reach the
+            // machine are pointed out, since a deck from someone else may carry them.
+            for (const auto& h : imc::spice::findDeckHazards({opt->file}))
+                if (h.runsProgram)
+                    std::fprintf(stderr, "imc spice: warning: %s (ngspice runs it, as ngspice -b would)\n",
+                                 imc::spice::describe(h).c_str());
             imc::spice::Session session({1, opt->echo});
-            session.load(imc::spice::readDeckFile(opt->file), opt->file);
-            session.run();
             auto names = opt->vectors;
-            if (names.empty()) names = session.vectorNames();
             nlohmann::json vectors = nlohmann::json::object();
-            for (const auto& n : names) vectors[n] = vectorJson(session.vector(n), opt->waveform);
+            try {
+                session.load(deck, opt->file);
+                session.run();
+                if (names.empty()) names = session.vectorNames();
+                for (const auto& n : names) vectors[n] = vectorJson(session.vector(n), opt->waveform);
+            } catch (const imc::spice::SpiceError& e) {
+                // Every error names the deck; load and run errors already start with it.
+                const std::string what = e.what();
+                if (what.rfind(opt->file, 0) == 0) throw;
+                throw imc::spice::SpiceError(e.kind, opt->file + ": " + what, e.ngspiceOutput);
+            }
             const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (opt->json) {
                 nlohmann::json out = {{"vectors", vectors}, {"ngspice_version", session.version()}, {"wall_s", wall}};

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -66,14 +68,26 @@ std::string utcNow() {
     return buf;
 }
 
-// Writes a file through a temporary and a rename, so a reader never sees half a file.
+// Writes a file through a temporary and a rename, so a reader never sees half a file; on a
+// failed write (a full disk) the old file stays as it was and the error says why.
 void writeAtomically(const fs::path& path, const std::string& text) {
     const fs::path tmp = path.string() + ".tmp";
+    errno = 0;
+    bool ok = false;
     {
         std::ofstream out(tmp, std::ios::binary);
-        if (!out) throw std::runtime_error("cannot write " + tmp.string());
-        out << text;
-        if (!out.flush()) throw std::runtime_error("write failed: " + tmp.string());
+        if (out) {
+            out << text;
+            ok = bool(out.flush());
+            out.close();
+            ok = ok && !out.fail();
+        }
+    }
+    if (!ok) {
+        const std::string why = errno ? std::strerror(errno) : "write failed";
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
+        throw std::runtime_error("cannot write " + path.string() + ": " + why);
     }
     fs::rename(tmp, path);
 }
@@ -112,7 +126,11 @@ bool parseRow(const std::vector<std::string>& header, const std::string& line, c
                 throw std::runtime_error(where + ": column " + header[i] + " is not a number: '" + f[i] + "'");
             }
         }
-    r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
+    try {
+        r.wall_s = f[header.size() - 2].empty() ? 0 : std::stod(f[header.size() - 2]);
+    } catch (const std::exception&) {
+        throw std::runtime_error(where + ": column wall_s is not a number: '" + f[header.size() - 2] + "'");
+    }
     r.error = f.back();
     return true;
 }
@@ -207,7 +225,18 @@ RunSummary readResults(const fs::path& dir) {
     if (!in) throw std::runtime_error(dir.string() + ": no manifest.json (not a results folder)");
     try {
         s.manifest = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        throw std::runtime_error((dir / "manifest.json").string() + ": " + e.what());
+    }
+    // A field of the wrong type (or a manifest that is no object) is the file's error too.
+    if (!s.manifest.is_object()) throw std::runtime_error((dir / "manifest.json").string() + ": not a JSON object");
+    try {
+        s.netlistHash = s.manifest.value("netlist_sha256", "");
+        s.ngspiceVersion = s.manifest.value("ngspice_version", "");
+        s.wall_s = s.manifest.value("wall_s", 0.0);
+        (void)s.manifest.value("complete", false);
+        (void)s.manifest.value("format", "");
+    } catch (const json::exception& e) {
         throw std::runtime_error((dir / "manifest.json").string() + ": " + e.what());
     }
     if (s.manifest.value("format", "") != "imc-results")
@@ -217,9 +246,6 @@ RunSummary readResults(const fs::path& dir) {
                                  s.manifest.value("version", json(0)).dump() + ", this imc reads version " +
                                  std::to_string(kResultsVersion));
     s.rows = readRows(dir / "results.csv");
-    s.netlistHash = s.manifest.value("netlist_sha256", "");
-    s.ngspiceVersion = s.manifest.value("ngspice_version", "");
-    s.wall_s = s.manifest.value("wall_s", 0.0);
     for (const auto& r : s.rows) s.failed += r.ok ? 0 : 1;
     return s;
 }
@@ -343,8 +369,10 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, Decks& decks, co
                     throw std::runtime_error(dir.string() + " holds another sweep (netlist hash " +
                                              stored.netlistHash.substr(0, 12) + ", this one " + hash.substr(0, 12) +
                                              "): use --force or another --out");
+                // A sample whose worker died (killed by a signal: the OOM killer, a crash) says
+                // nothing about its deck: a rerun tries it again. Other failures are results.
                 for (auto& r : stored.rows)
-                    if (indexOf.count(r.job)) done[r.job] = r;
+                    if (indexOf.count(r.job) && r.error.rfind("worker-died:", 0) != 0) done[r.job] = r;
                 reuse = stored.manifest.value("complete", false) && done.size() == jobs.size();
                 if (reuse) manifest = stored.manifest;
             }
@@ -415,6 +443,7 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, Decks& decks, co
                 if (auto it = done.find(j.sim.id); it != done.end()) text += layout.line(it->second) + "\n";
             writeAtomically(dir / "results.csv", text);
             append.open(dir / "results.csv", std::ios::app);
+            if (!append) throw std::runtime_error("cannot append to " + (dir / "results.csv").string() + ": " + std::strerror(errno));
         }
 
         // This rank's share: job i of the to-do list runs on rank i mod size.
@@ -432,7 +461,13 @@ RunSummary runSweepOnRanks(const std::vector<PlannedJob>& jobs, Decks& decks, co
         all.total = todo.size();
         ProgressLine progress(spec.name);
         auto record = [&](Row&& row) {  // rank 0: one finished row, from any rank
+            errno = 0;
             append << layout.line(row) << '\n' << std::flush;
+            if (!append) {
+                const std::string why = errno ? std::strerror(errno) : "write failed";
+                throw std::runtime_error("cannot append to " + (dir / "results.csv").string() + ": " + why +
+                                         "; the rows written so far stay, and the same command resumes from them");
+            }
             ++all.done;
             if (!row.ok) ++all.failed;
             all.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

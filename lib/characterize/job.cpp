@@ -2,6 +2,7 @@
 
 #include "characterize/testbenches.hpp"
 #include "netlist/netlist.hpp"
+#include "spice/deck_file.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -180,7 +181,7 @@ std::vector<std::string> testbenchKinds() {
 
 Job parseJob(const json& document, const fs::path& file) {
     const JobNode root(document, file.string(), "");
-    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits"});
+    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits", "trust_netlist"});
     if (root.text("format") != "imc-job") root.failKey("format", "must be \"imc-job\"");
     if (root.number("version") != 1) root.failKey("version", "this imc reads job files of version 1");
     Job job;
@@ -210,6 +211,7 @@ Job parseJob(const json& document, const fs::path& file) {
     cell.allowOnly({"netlist", "subckt", "includes", "ports", "params"});
     const fs::path netlistFile = resolve(cell.text("netlist"));
     if (!fs::exists(netlistFile)) cell.failKey("netlist", "no such file: " + netlistFile.string());
+    if (!fs::is_regular_file(netlistFile)) cell.failKey("netlist", "not a regular file: " + netlistFile.string());
     std::vector<fs::path> includes;
     if (cell.has("includes")) {
         const JobNode inc = cell.at("includes");
@@ -217,7 +219,20 @@ Job parseJob(const json& document, const fs::path& file) {
             if (!inc.json()[i].is_string()) inc.at(i).fail("must be a path");
             const fs::path p = resolve(inc.json()[i].get<std::string>());
             if (!fs::exists(p)) inc.at(i).fail("no such file: " + p.string());
+            if (!fs::is_regular_file(p)) inc.at(i).fail("not a regular file: " + p.string());
             includes.push_back(p);
+        }
+    }
+    if (root.has("trust_netlist") && !root.json()["trust_netlist"].is_boolean()) root.failKey("trust_netlist", "must be true or false");
+    if (!(root.has("trust_netlist") && root.json()["trust_netlist"].get<bool>())) {
+        // A cell is a subcircuit from someone else: what would make ngspice run commands is refused.
+        std::vector<fs::path> cellFiles = includes;
+        cellFiles.push_back(netlistFile);
+        try {
+            spice::refuseDeckHazards(cellFiles, "a cell netlist from a job runs as a plain subcircuit; write \"trust_netlist\": true in " +
+                                                    file.string() + " to run its commands");
+        } catch (const spice::DeckError& e) {
+            throw JobError(e.what());
         }
     }
     std::map<std::string, std::string> roles;
@@ -298,7 +313,7 @@ Job loadJob(const fs::path& file) {
     json doc;
     try {
         doc = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw JobError(file.string() + ": not valid JSON: " + e.what());
     }
     return parseJob(doc, file);

@@ -96,8 +96,17 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
             throw JobError(job.file.string() + ": key 'fits': " + f + " needs at least 2 successful samples, " +
                            std::to_string(g.size()) + " succeeded");
         fit::FitRecord rec;
+        // Degenerate samples (all equal, say) are the job's problem to name, not a fit to write.
+        auto fitted = [&](auto&& fitter) {
+            try {
+                return fitter(g);
+            } catch (const std::invalid_argument& e) {
+                throw JobError(job.file.string() + ": key 'fits': " + f + " of the conductance at " + netlist::formatSI(read_V) +
+                               " V: " + e.what());
+            }
+        };
         if (f == "lognormal") {
-            const auto l = fit::fitLognormal(g);
+            const auto l = fitted([](const std::vector<double>& x) { return fit::fitLognormal(x); });
             rec = fit::lognormalRecord(l, "S");
             rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: ln(G/S) ~ N(mu, sigma)";
             out.report["lognormal"] = {{"mu", l.mu}, {"sigma", l.sigma}, {"mu_ci", {l.mu_ci.lo, l.mu_ci.hi}},
@@ -114,7 +123,7 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
                                   {job.name + ": conductance at " + netlist::formatSI(read_V) + " V", "G (S)", "density"}, g,
                                   30, pdf);
         } else if (f == "gaussian") {
-            const auto n = fit::fitGaussian(g);
+            const auto n = fitted([](const std::vector<double>& x) { return fit::fitGaussian(x); });
             rec = fit::gaussianRecord(n, "S");
             rec.description = "conductance of " + job.cell.subckt + " at " + netlist::formatSI(read_V) + " V: G ~ N(mean, std)";
             out.report["gaussian"] = {{"mean", n.mean}, {"std", n.std}, {"ks_p", n.ks_p}, {"n", n.n}};

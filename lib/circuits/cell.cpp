@@ -81,7 +81,8 @@ void CellSpec::validate(const std::vector<std::string>& required) const {
         if (!roles.count(r)) throw CellError("cell " + subckt + ": port role '" + r + "' is not bound to a port");
     std::map<std::string, std::string> portOwner;
     for (const auto& [role, port] : roles) {
-        if (std::find_if(ports.begin(), ports.end(), [&](const std::string& p) { return lower(p) == lower(port); }) == ports.end())
+        const std::string wanted = lower(port);  // clang 14 cannot capture a structured binding
+        if (std::find_if(ports.begin(), ports.end(), [&](const std::string& p) { return lower(p) == wanted; }) == ports.end())
             throw CellError("cell " + subckt + ": role '" + role + "' names port '" + port + "', which the subcircuit does not have");
         if (auto it = portOwner.find(lower(port)); it != portOwner.end())
             throw CellError("cell " + subckt + ": port '" + port + "' is bound twice (roles '" + it->second + "' and '" + role + "')");

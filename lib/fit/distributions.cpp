@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <sstream>
 
@@ -17,13 +18,30 @@ struct NormalSummary {
     std::size_t n = 0;
 };
 
+// Neumaier's compensated sum: the rounding error of each addition is carried along, so the sum
+// of n values is exact to about one rounding whatever n (a naive sum drifts by ~n * eps).
+double compensatedSum(const std::vector<double>& values) {
+    double sum = 0.0, carry = 0.0;
+    for (double v : values) {
+        const double t = sum + v;
+        carry += std::abs(sum) >= std::abs(v) ? (sum - t) + v : (v - t) + sum;
+        sum = t;
+    }
+    return sum + carry;
+}
+
+// Mean by a compensated sum, corrected once more by the mean deviation (the "corrected two-pass"
+// algorithm), then the squared deviations in a second compensated pass: avoids the cancellation of
+// sum(x^2) - n*mean^2, and n identical values give exactly zero spread.
 NormalSummary summarize(const std::vector<double>& values) {
     NormalSummary s;
     s.n = values.size();
-    for (double v : values) s.mean += v;
-    s.mean /= double(s.n);
-    // Second pass: avoids the cancellation of sum(x^2) - n*mean^2 on tightly clustered data.
-    for (double v : values) s.sum_squares += (v - s.mean) * (v - s.mean);
+    s.mean = compensatedSum(values) / double(s.n);
+    std::vector<double> work(values.size());
+    std::transform(values.begin(), values.end(), work.begin(), [&](double v) { return v - s.mean; });
+    s.mean += compensatedSum(work) / double(s.n);
+    std::transform(values.begin(), values.end(), work.begin(), [&](double v) { return (v - s.mean) * (v - s.mean); });
+    s.sum_squares = compensatedSum(work);
     return s;
 }
 
@@ -69,7 +87,13 @@ struct NormalEstimate {
 
 NormalEstimate estimateNormal(const std::vector<double>& values, double confidence) {
     const NormalSummary s = summarize(values);
-    if (!(s.sum_squares > 0.0)) throw std::invalid_argument("all samples are equal; the spread is zero");
+    // A spread below a few roundings of the values is no spread: report it, do not fit it.
+    double largest = 0.0;
+    for (double v : values) largest = std::max(largest, std::abs(v));
+    const double rounding = 4.0 * std::numeric_limits<double>::epsilon() * largest;
+    if (!(s.sum_squares > 0.0) || std::sqrt(s.sum_squares / double(s.n)) <= rounding)
+        throw std::invalid_argument("all " + std::to_string(s.n) +
+                                    " samples are equal (to rounding); the spread is zero, no distribution to fit");
     const double dof = double(s.n - 1);
     const double alpha = 1.0 - confidence;
     const boost::math::students_t t_dist(dof);

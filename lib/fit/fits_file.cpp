@@ -225,7 +225,7 @@ FitRecord readFit(const std::string& path) {
     nlohmann::json doc;
     try {
         doc = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& error) {
+    } catch (const nlohmann::json::exception& error) {
         throw FitsFormatError(path + ": not valid JSON: " + error.what());
     }
     return fitFromJson(doc, path);

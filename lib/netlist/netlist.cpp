@@ -201,6 +201,9 @@ void validateElement(const Element& e) {
                     for (const auto& [k, v] : x.params) {
                         name(k, " parameter");
                         if (v.empty()) throw NetlistError(owner() + ": parameter " + k + " has no value");
+                        // A line break would start a card of its own (a job's params could inject a .control block).
+                        if (v.find_first_of("\r\n") != std::string::npos)
+                            throw NetlistError(owner() + ": parameter " + k + " holds a line break");
                     }
                 }
             }

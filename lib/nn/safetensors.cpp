@@ -104,7 +104,9 @@ File read(const std::filesystem::path& path, const TensorFilter& wanted) {
             tensor.shape = entry.at("shape").get<std::vector<std::int64_t>>();
             const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
             std::uint64_t elements = 1;
-            for (auto d : tensor.shape) elements *= static_cast<std::uint64_t>(d);
+            for (auto d : tensor.shape)
+                if (d < 0 || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements) || elements > dataSize)
+                    fail(path, "tensor '" + name + "' has a shape with a negative dimension or more elements than the file holds");
             std::uint64_t width = 0;
             if (wanted && !wanted(name)) {
                 if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > dataSize)

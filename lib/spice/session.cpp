@@ -11,6 +11,9 @@
 #include <dlfcn.h>
 #include <regex>
 #include <sstream>
+#if IMC_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace imc::spice {
 
@@ -39,6 +42,98 @@ std::vector<std::string> findErrorLines(const std::vector<std::string>& output) 
     for (const auto& line : output)
         if (std::regex_search(line, errorPattern)) hits.push_back(line);
     return hits;
+}
+
+namespace {
+
+#if IMC_ASAN
+// What libngspice allocates is its own: it keeps interpreter, parser and circuit tables in globals
+// it never frees, and unloading it (after a controlled exit, at the end) leaves them unreachable.
+// Leak checking is paused for the duration of each call into the library, and stays on for ours.
+struct NgspiceAllocations {
+    NgspiceAllocations() { __lsan_disable(); }
+    ~NgspiceAllocations() { __lsan_enable(); }
+};
+#else
+struct NgspiceAllocations {
+    NgspiceAllocations() {}  // user-provided: a guard, not an unused variable
+    ~NgspiceAllocations() {}
+};
+#endif
+
+std::string lowered(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+std::string trimmed(const std::string& s) {
+    const auto a = s.find_first_not_of(" \t\r\n");
+    if (a == std::string::npos) return "";
+    return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
+}
+
+std::string firstWord(const std::string& s) {
+    const std::string t = trimmed(s);
+    return lowered(t.substr(0, t.find_first_of(" \t")));
+}
+
+// The 0-based deck line of a load error, or npos.
+std::size_t errorDeckLine(const std::vector<std::string>& deckLines, const std::vector<std::string>& output) {
+    // ngspice echoes the offending card: find a deck card (not the title) quoted in the output.
+    for (std::size_t i = 1; i < deckLines.size(); ++i) {
+        const std::string card = lowered(trimmed(deckLines[i]));
+        if (card.size() < 2 || card[0] == '*') continue;
+        for (const auto& out : output)
+            if (lowered(out).find(card) != std::string::npos) return i;
+    }
+    // "Error on line N or its substitute:" then the card as ngspice rewrote it ({1/0} -> inf):
+    // line N of the deck, when it names the same element.
+    static const std::regex onLine(R"(error on line ([0-9]{1,9}))", std::regex::icase);
+    for (std::size_t k = 0; k < output.size(); ++k) {
+        std::smatch m;
+        if (!std::regex_search(output[k], m, onLine)) continue;
+        const std::size_t n = std::stoul(m[1].str());
+        std::size_t next = k + 1;
+        while (next < output.size() && trimmed(output[next]).empty()) ++next;
+        if (n >= 2 && n <= deckLines.size() && next < output.size() && !firstWord(deckLines[n - 1]).empty() &&
+            firstWord(deckLines[n - 1]) == firstWord(output[next]))
+            return n - 1;
+    }
+    return std::string::npos;
+}
+
+}  // namespace
+
+std::string errorMessage(const std::vector<std::string>& output) {
+    const auto errors = findErrorLines(output);
+    if (errors.empty()) return "";
+    constexpr std::size_t kMaxLines = 24;  // a runaway output stays readable
+    std::string message;
+    std::size_t kept = 0;
+    bool started = false;
+    for (const auto& line : output) {
+        // A warning just before the error is often its cause ("No job defined" before "not started").
+        if (!started && line != errors.front() && lowered(line).find("warning") == std::string::npos) continue;
+        started = true;
+        std::string t;  // blanks collapsed: ngspice pads echoed cards to columns
+        for (char c : trimmed(line))
+            if (!(std::isspace(static_cast<unsigned char>(c)) && !t.empty() && t.back() == ' ')) t += std::isspace(static_cast<unsigned char>(c)) ? ' ' : c;
+        if (t.empty()) continue;
+        if (kept++ == kMaxLines) {
+            message += " | ...";
+            break;
+        }
+        message += (message.empty() ? "" : " | ") + t;
+    }
+    return message;
+}
+
+std::string loadErrorMessage(const std::vector<std::string>& deckLines, const std::vector<std::string>& output,
+                             const std::string& sourceName) {
+    const std::size_t at = errorDeckLine(deckLines, output);
+    const std::string where =
+        at == std::string::npos ? sourceName : sourceName + ":" + std::to_string(at + 1) + ": " + trimmed(deckLines[at]);
+    return where + ": ngspice: " + errorMessage(output);
 }
 
 namespace {
@@ -126,6 +221,7 @@ struct Session::Impl {
     }
 
     void open() {
+        NgspiceAllocations ngspiceOwn;
         handle = dlopen("libngspice.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!handle) handle = dlopen("libngspice.so", RTLD_NOW | RTLD_LOCAL);
         if (!handle)
@@ -149,6 +245,7 @@ struct Session::Impl {
     }
 
     void close() {
+        NgspiceAllocations ngspiceOwn;
         if (handle) dlclose(handle);
         handle = nullptr;
     }
@@ -168,13 +265,15 @@ struct Session::Impl {
         int rc = 0;
         {
             CNumericLocale locale;
+            NgspiceAllocations ngspiceOwn;
             rc = f();
         }
         if (exited || rc == 1) {
             exited = true;
+            std::string said = errorMessage(output);
+            if (said.empty() && !output.empty()) said = output.back();
             throw SpiceError(SpiceError::Kind::ControlledExit,
-                             what + ": ngspice exited (status " + std::to_string(exitStatus) + ")" +
-                                 (output.empty() ? "" : ": " + output.back()),
+                             what + ": ngspice exited (status " + std::to_string(exitStatus) + ")" + (said.empty() ? "" : ": " + said),
                              output);
         }
         return output;
@@ -207,6 +306,7 @@ Session::Session(SessionOptions options) : impl_(std::make_unique<Impl>()) {
 Session::~Session() {
     if (impl_->handle && !impl_->exited) {
         // Free the circuit so a tool like valgrind sees a clean exit; never call "quit".
+        NgspiceAllocations ngspiceOwn;
         impl_->cmd(const_cast<char*>("remcirc"));
     }
     impl_->close();
@@ -250,40 +350,18 @@ void Session::load(const std::vector<std::string>& linesIn, const std::string& s
     ptrs.push_back(nullptr);
     lastOutput_ = im.call([&] { return im.circ(ptrs.data()); }, sourceName);
     im.circuitLoaded = true;
-    auto errors = findErrorLines(lastOutput_);
-    if (!errors.empty()) {
-        // Name the deck line ngspice complained about: ngspice echoes the offending card text.
-        std::string where;
-        for (std::size_t i = 0; i < linesIn.size() && where.empty(); ++i) {
-            std::string card = linesIn[i];
-            card.erase(0, card.find_first_not_of(" \t"));
-            while (!card.empty() && std::isspace(static_cast<unsigned char>(card.back()))) card.pop_back();
-            if (card.size() < 2 || card[0] == '*') continue;
-            for (const auto& out : lastOutput_) {
-                std::string lowOut = out, lowCard = card;
-                for (auto* s : {&lowOut, &lowCard})
-                    std::transform(s->begin(), s->end(), s->begin(), [](unsigned char c) { return char(std::tolower(c)); });
-                if (lowOut.find(lowCard) != std::string::npos && i > 0) {
-                    where = sourceName + ":" + std::to_string(i + 1) + ": " + card;
-                    break;
-                }
-            }
-        }
-        std::string message = (where.empty() ? sourceName : where) + ": ngspice: ";
-        for (std::size_t i = 0; i < errors.size() && i < 4; ++i) message += (i ? " | " : "") + errors[i];
-        throw SpiceError(SpiceError::Kind::Parse, message, lastOutput_);
-    }
+    loadedName_ = sourceName;
+    if (!findErrorLines(lastOutput_).empty())
+        throw SpiceError(SpiceError::Kind::Parse, loadErrorMessage(linesIn, lastOutput_, sourceName), lastOutput_);
 }
 
 void Session::run() {
     auto& im = *impl_;
     if (!im.circuitLoaded) throw SpiceError(SpiceError::Kind::Simulation, "run: no circuit loaded");
-    lastOutput_ = im.call([&] { return im.cmd(const_cast<char*>("run")); }, "run");
+    lastOutput_ = im.call([&] { return im.cmd(const_cast<char*>("run")); }, loadedName_ + ": run");
     auto errors = findErrorLines(lastOutput_);
     if (!errors.empty()) {
-        std::string message = "ngspice run failed: ";
-        for (std::size_t i = 0; i < errors.size() && i < 4; ++i) message += (i ? " | " : "") + errors[i];
-        throw SpiceError(classify(errors), message, lastOutput_);
+        throw SpiceError(classify(errors), loadedName_ + ": ngspice run failed: " + errorMessage(lastOutput_), lastOutput_);
     }
 }
 
@@ -314,6 +392,7 @@ Eigen::VectorXd Session::vector(const std::string& name) {
     auto fetch = [&](const std::string& stored) -> std::optional<Eigen::VectorXd> {
         std::string copy = stored;
         CNumericLocale locale;
+        NgspiceAllocations ngspiceOwn;
         pvector_info info = im.vecInfo(copy.data());
         if (!info || info->v_length <= 0) return std::nullopt;
         // ngGet_Vec_Info returns one static struct overwritten by the next call: copy now.
@@ -333,6 +412,7 @@ Eigen::VectorXd Session::vector(const std::string& name) {
     if (let.size() < 1000) {
         {
             CNumericLocale locale;
+            NgspiceAllocations ngspiceOwn;
             im.cmd(let.data());
         }
         if (findErrorLines(im.output).empty())
@@ -355,6 +435,7 @@ std::vector<std::string> Session::vectorNames() {
     im.reopenIfExited();
     std::vector<std::string> names;
     CNumericLocale locale;
+    NgspiceAllocations ngspiceOwn;
     char* plot = im.curPlot();
     if (!plot) return names;
     char** vecs = im.allVecs(plot);

@@ -4,6 +4,16 @@
 // Every call forces the C numeric locale; errors ngspice only prints become SpiceError.
 #include <Eigen/Core>
 
+// IMC_ASAN: an AddressSanitizer build (clang says so by __has_feature, gcc by
+// __SANITIZE_ADDRESS__). There, libngspice's own allocations are kept out of leak checking.
+#if defined(__SANITIZE_ADDRESS__)
+#define IMC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IMC_ASAN 1
+#endif
+#endif
+
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -64,9 +74,21 @@ private:
     std::unique_ptr<Impl> impl_;
     std::string version_;
     std::vector<std::string> lastOutput_;
+    std::string loadedName_;                    // the loaded deck's name, for errors of run()
 };
 
 // Lines of ngspice output that report an error (pure; used by Session and tested alone).
 std::vector<std::string> findErrorLines(const std::vector<std::string>& output);
+
+// ngspice's whole message: from the first error line (or a warning before it) to the end of the
+// output, blank lines left out, joined with " | " (an error is often a header line, the card, then the reason). Empty when
+// no line reports an error.
+std::string errorMessage(const std::vector<std::string>& output);
+
+// The message of a failed load (pure): "<source>:<line>: <card>: ngspice: <message>" when the deck
+// line ngspice complained about is found (by its echoed card, or by "Error on line N" and the card's
+// name), else "<source>: ngspice: <message>".
+std::string loadErrorMessage(const std::vector<std::string>& deckLines, const std::vector<std::string>& output,
+                             const std::string& sourceName);
 
 }  // namespace imc::spice

@@ -119,3 +119,39 @@ TEST_CASE("distribution fits reject unusable samples", "[fit][lognormal]") {
     const std::vector<double> single{1.0};
     CHECK_THROWS_AS(fitGaussian(single), std::invalid_argument);
 }
+
+TEST_CASE("3,000,000 identical values have no spread to fit", "[fit][lognormal][numerics]") {
+    // A naive running sum of the logs drifts by ~n * eps and used to report sigma 1.16e-9.
+    const std::vector<double> same(3'000'000, 1.0e-4);
+    try {
+        fitLognormal(same);
+        FAIL("fitLognormal accepted 3,000,000 identical values");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find("all 3000000 samples are equal") != std::string::npos);
+    }
+    CHECK_THROWS_AS(fitGaussian(same), std::invalid_argument);
+}
+
+TEST_CASE("compensated sums keep the mean and spread of 3,000,000 values to rounding", "[fit][gaussian][numerics]") {
+    // Alternating 0.1 and 0.3: the exact mean is 0.2 and the exact (MLE) std 0.1; neither 0.1 nor
+    // 0.3 is a binary fraction, so every addition of a naive sum rounds.
+    std::vector<double> values(3'000'000);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = (i % 2) ? 0.3 : 0.1;
+    const GaussianFit fit = fitGaussian(values);
+    CHECK_THAT(fit.mean, WithinRel(0.2, 4e-16));
+    CHECK_THAT(fit.std, WithinRel(0.1, 4e-15));
+    // Far from zero: 1e9 + {0, 1}; the spread is 1e-9 of the values.
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = 1e9 + double(i % 2);
+    const GaussianFit offset = fitGaussian(values);
+    CHECK(offset.mean == 1e9 + 0.5);
+    CHECK(offset.std == 0.5);
+}
+
+TEST_CASE("too few samples say how many there were", "[fit][numerics]") {
+    try {
+        fitLognormal(std::vector<double>{});
+        FAIL("an empty sample was fitted");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()) == "fitLognormal: need at least 2 samples, got 0");
+    }
+}

@@ -57,3 +57,61 @@ TEST_CASE("relative includes resolve against the deck's folder", "[cli]") {
     CHECK_THAT(nlohmann::json::parse(r.out)["vectors"]["i(v1)"].get<double>(), WithinRel(-0.5e-3, 1e-9));
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+struct DeckDir {
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("imc-cli-err-" + std::to_string(::getpid()));
+    DeckDir() { std::filesystem::create_directories(dir); }
+    ~DeckDir() { std::filesystem::remove_all(dir); }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::ofstream(dir / name, std::ios::binary) << text;
+        return (dir / name).string();
+    }
+};
+}  // namespace
+
+TEST_CASE("imc spice reports a bad expression with the file, the line and ngspice's whole message", "[cli][errors]") {
+    DeckDir d;
+    const auto file = d.write("bad3.cir", "bad3\nV1 a 0 1\n.param p=1\nR1 a 0 {1/0}\n.op\n.end\n");
+    const auto r = runImc({"spice", file});
+    CHECK(r.exitCode == 1);
+    CHECK_THAT(r.err, ContainsSubstring("bad3.cir:4: R1 a 0 {1/0}: ngspice: Error on line 4 or its substitute:"));
+    // The lines after ngspice's header: the card as ngspice rewrote it and the reason.
+    CHECK_THAT(r.err, ContainsSubstring("| r1 a 0 inf | unknown parameter (inf)"));
+}
+
+TEST_CASE("imc spice names a binary file", "[cli][errors]") {
+    DeckDir d;
+    std::string elf = "\x7f" "ELF\x02\x01\x01";
+    elf += std::string(9, '\0') + "\x02\x00\x3e\x00 binary garbage\n";
+    auto r = runImc({"spice", d.write("prog.cir", elf)});
+    CHECK(r.exitCode == 1);
+    CHECK_THAT(r.err, ContainsSubstring("prog.cir: not a text netlist (a NUL byte at offset 7)"));
+    // Without NUL bytes ngspice reads it, rejects its bytes and exits: the file and all it said.
+    r = runImc({"spice", d.write("noise.cir", "\x7f" "ELF\x02\x01\x01\xff\xfe\n\x89PNG\x1a\n")});
+    CHECK(r.exitCode == 1);
+    CHECK_THAT(r.err, ContainsSubstring("noise.cir: ngspice exited (status 1): Error: UTF-8 syntax error in input deck, | "));
+    CHECK_THAT(r.err, ContainsSubstring("| Error: ngspice.dll cannot recover"));
+    // A text file without an analysis: the run that never started names the deck and the cause.
+    r = runImc({"spice", d.write("nojob.cir", "no analysis\nV1 a 0 1\nR1 a 0 1k\n")});
+    CHECK(r.exitCode == 1);
+    CHECK_THAT(r.err, ContainsSubstring("nojob.cir: ngspice run failed: Warning: No job (tran, ac, op etc.) defined: | run simulation not started"));
+}
+
+TEST_CASE("imc spice runs a deck's shell command as ngspice -b does, with a warning", "[cli][errors]") {
+    DeckDir d;
+    const auto marker = d.dir / "made-by-shell";
+    d.write("cmd.inc", "*# shell touch " + marker.string() + "\n");
+    const auto file = d.write("shell.cir", "shell\n.include cmd.inc\nV1 a 0 1\nR1 a 0 1k\n.op\n.end\n");
+    const auto r = runImc({"spice", file, "--vec", "i(v1)", "--json"});
+    CHECK(r.exitCode == 0);
+    CHECK_THAT(r.err, ContainsSubstring("warning: " + (d.dir / "cmd.inc").string() + ":1: shell command: *# shell touch"));
+    CHECK(std::filesystem::exists(marker));
+    CHECK_THAT(nlohmann::json::parse(r.out)["vectors"]["i(v1)"].get<double>(), WithinRel(-1e-3, 1e-9));
+}
+
+TEST_CASE("a missing vector names the deck", "[cli][errors]") {
+    const auto r = runImc({"spice", sourcePath("netlists/examples/divider.cir"), "--vec", "v(nowhere)"});
+    CHECK(r.exitCode == 1);
+    CHECK_THAT(r.err, ContainsSubstring("divider.cir: no vector 'v(nowhere)' in the current plot"));
+}

@@ -8,6 +8,9 @@ BACKPORTS_PKGS=(ngspice libngspice0 libngspice0-dev libcatch2-dev)
 MAIN_PKGS=(cmake g++ make pkg-config libeigen3-dev libboost-math-dev libboost-iostreams-dev
            libboost-system-dev libboost-filesystem-dev libgnuplot-iostream-dev gnuplot-nox
            nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin fortunes libicu-dev)
+# Only for `./imc fuzz` and `./imc test --sanitize` (--fuzz), which share one clang build: clang,
+# libFuzzer and the sanitizer runtimes, and llvm-symbolizer for readable stack traces.
+FUZZ_PKGS=(clang libclang-rt-dev llvm)
 
 log() { printf 'imc setup: %s\n' "$*" >&2; }
 
@@ -62,7 +65,10 @@ enable_backports() {
 }
 
 main() {
-  local extra=("$@")
+  local extra=()
+  for a in "$@"; do
+    if [ "$a" = "--fuzz" ]; then extra+=("${FUZZ_PKGS[@]}"); else extra+=("$a"); fi
+  done
   local want_main want_bp
   mapfile -t want_main < <(missing "${MAIN_PKGS[@]}" "${extra[@]}")
   mapfile -t want_bp < <(missing "${BACKPORTS_PKGS[@]}")
