@@ -1,6 +1,7 @@
 #include "fit/fit.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -9,6 +10,8 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace imc::fit {
 namespace {
@@ -206,8 +209,12 @@ void writeFit(const std::string& path, const FitRecord& record) {
     const std::filesystem::path target(path);
     std::error_code ec;
     if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
-    // Write then rename, so a reader never sees a half-written fits file.
-    const std::filesystem::path temporary = target.string() + ".tmp";
+    // Write then rename, so a reader never sees a half-written fits file. The temporary is named
+    // per process and call: two writers of the same file (parallel tests, two ranks) must not
+    // rename each other's temporary away.
+    static std::atomic<unsigned> writes{0};
+    const std::filesystem::path temporary =
+        target.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
     {
         std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
         if (!out) throw std::runtime_error("cannot write " + temporary.string());
