@@ -12,7 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
+#include "../temp_dir.hpp"
 
 using namespace imc;
 using Catch::Matchers::WithinAbs;
@@ -20,15 +20,6 @@ using Catch::Matchers::WithinRel;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    fs::path dir;
-    explicit TempDir(const std::string& tag) : dir(fs::temp_directory_path() / ("imc-gc-" + tag + "-" + std::to_string(::getpid()))) {
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~TempDir() { fs::remove_all(dir); }
-};
 
 characterize::GainCellRunOptions quiet(const fs::path& dir) {
     characterize::GainCellRunOptions o;
@@ -41,7 +32,7 @@ characterize::GainCellRunOptions quiet(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("a behavioral multiplier cell as a gaincell job gives back its polynomial", "[gaincell][job]") {
-    TempDir t("job");
+    TempDir t("gc-job");
     // The stored voltage follows wbl through a 1 kohm switch while we is high; while pwm is high
     // the cell draws I = (2 V_in d + 30 d^3 + 0.5 V_in^2) uA from the bit line, d = V_sn - 0.45 V.
     // In fC and ns: C_1_1 = 2, C_3_0 = 30, C_0_2 = 0.5, every other C_i_j = 0.
@@ -77,7 +68,7 @@ TEST_CASE("a behavioral multiplier cell as a gaincell job gives back its polynom
 }
 
 TEST_CASE("charge-to-pulse: no pulse for negative charge, T_max above S_sat, T_max Q/S_sat between", "[gaincell][c2p]") {
-    TempDir t("c2p");
+    TempDir t("gc-c2p");
     auto sw = characterize::defaultChargeToPulseSweep(false, 8, 1, 1);
     const double Ssat = circuits::readoutForRows(8, circuits::ReadoutRole::FirstArray).Ssat_C;  // 424 fC
     sw.Q_in_C = {-300e-15, -20e-15, 100e-15, 200e-15, 1.2 * Ssat, 2 * Ssat};
@@ -95,7 +86,7 @@ TEST_CASE("charge-to-pulse: no pulse for negative charge, T_max above S_sat, T_m
 }
 
 TEST_CASE("a gain cell's charge is linear in the pulse width and matches the measured cell", "[gaincell]") {
-    TempDir t("cell");
+    TempDir t("gc-cell");
     characterize::GainCellSweep sw;
     sw.cell = circuits::builtinCell("gaincell");
     sw.K_V = {0.9, 0.6, 0.2, 0.0};

@@ -15,7 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
+#include "../temp_dir.hpp"
 
 using namespace imc;
 using Catch::Matchers::ContainsSubstring;
@@ -24,15 +24,6 @@ using Catch::Matchers::WithinRel;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    fs::path dir;
-    explicit TempDir(const std::string& tag) : dir(fs::temp_directory_path() / ("imc-export-" + tag + "-" + std::to_string(::getpid()))) {
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~TempDir() { fs::remove_all(dir); }
-};
 
 fs::path shippedFit(const std::string& name) { return fs::path(IMC_SOURCE_DIR) / "fits" / name; }
 
@@ -66,7 +57,7 @@ spice::SimResult runOne(spice::SimJob job) {
 }  // namespace
 
 TEST_CASE("the exported gain cell in the 8x8 array matches the C++ polynomial to 1e-3 of full scale", "[export][spice][gaincell]") {
-    TempDir t("array");
+    TempDir t("export-array");
     const fs::path lib = exportShipped(t.dir, "gaincell-poly.json", "gaincell.lib");
     characterize::ArrayCharacterization a;
     a.rows = a.cols = 8;
@@ -92,7 +83,7 @@ TEST_CASE("the exported gain cell in the 8x8 array matches the C++ polynomial to
 }
 
 TEST_CASE("the exported readouts give back the pulse-width law they were written from", "[export][spice][c2p]") {
-    TempDir t("c2p");
+    TempDir t("export-c2p");
     for (const bool isSigned : {false, true}) {
         const std::string fitsName = isSigned ? "c2p-signed.json" : "c2p-relu.json";
         const fit::FitRecord rec = fit::readFit(shippedFit(fitsName).string());
@@ -121,7 +112,7 @@ TEST_CASE("the exported readouts give back the pulse-width law they were written
 }
 
 TEST_CASE("exported lognormal conductances draw per instance from the fitted distribution", "[export][spice][memristor]") {
-    TempDir t("mc");
+    TempDir t("export-mc");
     const fs::path lib = exportShipped(t.dir, "memristor-hrs-lognormal.json", "hrs.lib");
     const fit::FitRecord rec = fit::readFit(shippedFit("memristor-hrs-lognormal.json").string());
     const int n = 400;
@@ -150,7 +141,7 @@ TEST_CASE("exported lognormal conductances draw per instance from the fitted dis
 }
 
 TEST_CASE("exported cycle-dependent and Gaussian conductances draw with the fitted spread", "[export][spice][memristor]") {
-    TempDir t("mc2");
+    TempDir t("export-mc2");
     const fs::path lib = t.dir / "all.lib";
     std::ofstream(lib) << exporter::exportFits(exporter::loadFits(fs::path(IMC_SOURCE_DIR) / "fits"), exporter::Format::SpiceModel);
     const fit::FitRecord c2c = fit::readFit(shippedFit("memristor-c2c.json").string());
@@ -180,7 +171,7 @@ TEST_CASE("exported cycle-dependent and Gaussian conductances draw with the fitt
 }
 
 TEST_CASE("exported RRAM levels draw each level's fitted mean and spread", "[export][spice][rram]") {
-    TempDir t("rram");
+    TempDir t("export-rram");
     const fs::path lib = exportShipped(t.dir, "rram-mlc.json", "mlc.lib");
     const fit::FitRecord rec = fit::readFit(shippedFit("rram-mlc.json").string());
     const int n = 200;
@@ -208,7 +199,7 @@ TEST_CASE("exported RRAM levels draw each level's fitted mean and spread", "[exp
 }
 
 TEST_CASE("the exported gain cell with the retention parameters decays as the retention fit", "[export][spice][retention]") {
-    TempDir t("ret");
+    TempDir t("export-ret");
     const fs::path lib = t.dir / "all.lib";
     std::ofstream(lib) << exporter::exportFits(exporter::loadFits(fs::path(IMC_SOURCE_DIR) / "fits"), exporter::Format::SpiceModel);
     const fit::FitRecord ret = fit::readFit(shippedFit("retention.json").string());
