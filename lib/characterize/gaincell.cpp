@@ -1,5 +1,6 @@
 #include "characterize/gaincell.hpp"
 
+#include "fit/fit.hpp"
 #include "netlist/netlist.hpp"
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
@@ -51,19 +52,8 @@ std::vector<fs::path> writeRecord(const fit::FitRecord& record, const fs::path& 
     return out;
 }
 
-double mean(const std::vector<double>& v) {
-    double s = 0;
-    for (double x : v) s += x;
-    return v.empty() ? 0.0 : s / double(v.size());
-}
-
-double stddev(const std::vector<double>& v) {
-    if (v.size() < 2) return 0.0;
-    const double m = mean(v);
-    double s = 0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / double(v.size() - 1));
-}
+double mean(const std::vector<double>& v) { return fit::sampleMean(v); }
+double stddev(const std::vector<double>& v) { return fit::sampleStd(v); }
 
 std::string key(const std::string& base, std::size_t i) { return base + "_" + std::to_string(i); }
 
