@@ -1,4 +1,5 @@
 #include "characterize/gaincell.hpp"
+#include "characterize/waveform.hpp"
 
 #include "fit/fit.hpp"
 #include "netlist/netlist.hpp"
@@ -65,29 +66,6 @@ std::string probeKey(std::size_t p, std::size_t c) {
 }
 
 }  // namespace
-
-double integrateWindow(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1) {
-    double sum = 0;
-    for (Eigen::Index k = 1; k < t.size(); ++k) {
-        const double a = std::max(t[k - 1], t0), b = std::min(t[k], t1);
-        if (b <= a) continue;
-        const double dt = t[k] - t[k - 1];
-        auto at = [&](double x) { return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (x - t[k - 1]) / dt : y[k]; };
-        sum += 0.5 * (at(a) + at(b)) * (b - a);
-    }
-    return sum;
-}
-
-double valueAt(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0) {
-    if (t.size() == 0) return 0;
-    if (t0 <= t[0]) return y[0];
-    for (Eigen::Index k = 1; k < t.size(); ++k)
-        if (t[k] >= t0) {
-            const double dt = t[k] - t[k - 1];
-            return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (t0 - t[k - 1]) / dt : y[k];
-        }
-    return y[t.size() - 1];
-}
 
 // ================================================================ gain cell
 

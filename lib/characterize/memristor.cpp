@@ -1,4 +1,5 @@
 #include "characterize/memristor.hpp"
+#include "characterize/waveform.hpp"
 
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
@@ -20,35 +21,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<double> toStd(const Eigen::VectorXd& v) { return {v.data(), v.data() + v.size()}; }
-
-// y at x on a sampled curve whose x rises over [from, to).
-double interpolateRising(const std::vector<double>& x, const std::vector<double>& y, double at, std::size_t from = 0,
-                         std::size_t to = std::string::npos) {
-    to = std::min(to, x.size());
-    for (std::size_t k = from + 1; k < to; ++k)
-        if ((x[k - 1] <= at && x[k] >= at) && x[k] != x[k - 1])
-            return y[k - 1] + (y[k] - y[k - 1]) * (at - x[k - 1]) / (x[k] - x[k - 1]);
-    return kNaN;
-}
-// Same for a falling stretch of the curve.
-double interpolateFalling(const std::vector<double>& x, const std::vector<double>& y, double at, std::size_t from,
-                          std::size_t to) {
-    to = std::min(to, x.size());
-    for (std::size_t k = from + 1; k < to; ++k)
-        if ((x[k - 1] >= at && x[k] <= at) && x[k] != x[k - 1])
-            return y[k - 1] + (y[k] - y[k - 1]) * (at - x[k - 1]) / (x[k] - x[k - 1]);
-    return kNaN;
-}
-
-std::size_t firstIndexAtOrAfter(const std::vector<double>& t, double at) {
-    return std::size_t(std::lower_bound(t.begin(), t.end(), at) - t.begin());
-}
-
-double sampleAt(const std::vector<double>& t, const std::vector<double>& y, double at) {
-    const std::size_t k = firstIndexAtOrAfter(t, at);
-    if (k == 0 || k >= t.size()) return kNaN;
-    return y[k - 1] + (y[k] - y[k - 1]) * (at - t[k - 1]) / (t[k] - t[k - 1]);
-}
 
 circuits::CellSpec withParams(circuits::CellSpec cell, const std::map<std::string, std::string>& params) {
     for (const auto& [k, v] : params) cell.params[k] = v;
