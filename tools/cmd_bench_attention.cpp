@@ -25,10 +25,9 @@ struct BenchArgs {
 using Clock = std::chrono::steady_clock;
 
 imc::nn::Matrix randomMatrix(int rows, int cols, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
+    imc::nn::Rng rng(seed);
     imc::nn::Matrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal());
     return m;
 }
 

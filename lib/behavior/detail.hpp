@@ -2,6 +2,7 @@
 // Internal helpers shared by the optimized and the reference kernels, so both see the same
 // window geometry, decay and random numbers; and the per-head key/value cache the nn backends keep.
 #include "behavior/gaincell_attention.hpp"
+#include "variability/random.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -11,24 +12,11 @@
 
 namespace imc::behavior::detail {
 
-// SplitMix64 finalizer: a bijective mix, so distinct counters give unrelated 64-bit values.
-inline std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-inline std::uint64_t combine(std::uint64_t key, std::uint64_t value) { return mix64(key ^ mix64(value)); }
-
-// 53 random bits in (0, 1): never 0, so log() in Box-Muller stays finite.
-inline double unitOpen(std::uint64_t bits) { return (double(bits >> 11) + 0.5) * 0x1.0p-53; }
-
-// A standard normal that is a pure function of (key, counter): counter-based, no generator state.
-inline double normalAt(std::uint64_t key, std::uint64_t counter) {
-    const std::uint64_t a = combine(key, 2 * counter), b = combine(key, 2 * counter + 1);
-    return std::sqrt(-2.0 * std::log(unitOpen(a))) * std::cos(6.283185307179586 * unitOpen(b));
-}
+// The counter-based draws of the project's one random family (variability/random.hpp).
+using variability::combine;
+using variability::mix64;
+using variability::normalAt;
+using variability::unitOpen;
 
 enum class Purpose : std::uint64_t { TileCircuits = 1, ReadoutNoiseKey = 2, ReadoutNoiseValue = 3 };
 

@@ -2,6 +2,7 @@
 
 #include "characterize/cluster.hpp"
 #include "characterize/sha256.hpp"
+#include "fit/fit.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -32,34 +33,7 @@ std::string number(double v) {
     return buf;
 }
 
-std::string csvField(const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) {
-        if (c == '"') q += "\"\"";
-        else if (c == '\n' || c == '\r') q += ' ';
-        else q += c;
-    }
-    return q + "\"";
-}
-
-std::vector<std::string> splitCsvLine(const std::string& line) {
-    std::vector<std::string> out;
-    std::string cur;
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
-            else if (c == '"') quoted = false;
-            else cur += c;
-        } else if (c == '"') quoted = true;
-        else if (c == ',') out.push_back(cur), cur.clear();
-        else cur += c;
-    }
-    out.push_back(cur);
-    return out;
-}
+using fit::splitCsvLine;
 
 std::string utcNow() {
     std::time_t t = std::time(nullptr);
@@ -95,19 +69,23 @@ void writeAtomically(const fs::path& path, const std::string& text) {
 struct Layout {
     std::vector<std::string> pointColumns, measureColumns;
     std::string header() const {
-        std::string h = "job,status";
-        for (const auto& c : pointColumns) h += "," + c;
-        for (const auto& c : measureColumns) h += "," + c;
-        return h + ",wall_s,error";
+        std::vector<std::string> h = {"job", "status"};
+        h.insert(h.end(), pointColumns.begin(), pointColumns.end());
+        h.insert(h.end(), measureColumns.begin(), measureColumns.end());
+        h.push_back("wall_s");
+        h.push_back("error");
+        return fit::csvLine(h);
     }
     std::string line(const Row& r) const {
-        std::string s = csvField(r.job) + "," + (r.ok ? "ok" : "failed");
+        std::vector<std::string> f = {r.job, r.ok ? "ok" : "failed"};
         for (const auto* cols : {&pointColumns, &measureColumns})
             for (const auto& c : *cols) {
                 auto it = r.values.find(c);
-                s += "," + (it == r.values.end() ? std::string() : number(it->second));
+                f.push_back(it == r.values.end() ? std::string() : number(it->second));
             }
-        return s + "," + number(r.wall_s) + "," + csvField(r.error);
+        f.push_back(number(r.wall_s));
+        f.push_back(r.error);
+        return fit::csvLine(f);
     }
 };
 

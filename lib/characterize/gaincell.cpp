@@ -1,5 +1,7 @@
 #include "characterize/gaincell.hpp"
+#include "characterize/waveform.hpp"
 
+#include "fit/fit.hpp"
 #include "netlist/netlist.hpp"
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
@@ -51,19 +53,8 @@ std::vector<fs::path> writeRecord(const fit::FitRecord& record, const fs::path& 
     return out;
 }
 
-double mean(const std::vector<double>& v) {
-    double s = 0;
-    for (double x : v) s += x;
-    return v.empty() ? 0.0 : s / double(v.size());
-}
-
-double stddev(const std::vector<double>& v) {
-    if (v.size() < 2) return 0.0;
-    const double m = mean(v);
-    double s = 0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / double(v.size() - 1));
-}
+double mean(const std::vector<double>& v) { return fit::sampleMean(v); }
+double stddev(const std::vector<double>& v) { return fit::sampleStd(v); }
 
 std::string key(const std::string& base, std::size_t i) { return base + "_" + std::to_string(i); }
 
@@ -75,29 +66,6 @@ std::string probeKey(std::size_t p, std::size_t c) {
 }
 
 }  // namespace
-
-double integrateWindow(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1) {
-    double sum = 0;
-    for (Eigen::Index k = 1; k < t.size(); ++k) {
-        const double a = std::max(t[k - 1], t0), b = std::min(t[k], t1);
-        if (b <= a) continue;
-        const double dt = t[k] - t[k - 1];
-        auto at = [&](double x) { return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (x - t[k - 1]) / dt : y[k]; };
-        sum += 0.5 * (at(a) + at(b)) * (b - a);
-    }
-    return sum;
-}
-
-double valueAt(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0) {
-    if (t.size() == 0) return 0;
-    if (t0 <= t[0]) return y[0];
-    for (Eigen::Index k = 1; k < t.size(); ++k)
-        if (t[k] >= t0) {
-            const double dt = t[k] - t[k - 1];
-            return dt > 0 ? y[k - 1] + (y[k] - y[k - 1]) * (t0 - t[k - 1]) / dt : y[k];
-        }
-    return y[t.size() - 1];
-}
 
 // ================================================================ gain cell
 
@@ -121,12 +89,10 @@ GainCellSweep defaultGainCellSweep(int samples, std::uint64_t seed) {
     return s;
 }
 
-GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOptions& o) {
-    if (sw.K_V.empty() || sw.Q_s.empty() || sw.V_in_V.empty()) throw std::invalid_argument("gaincell sweep: K, Q and V_in need points");
-    // One deck per (sample, V_in) holding one independent cell per (K, Q).
-    std::vector<double> cellK, cellQ;
-    for (double k : sw.K_V)
-        for (double q : sw.Q_s) cellK.push_back(k), cellQ.push_back(q);
+namespace {
+
+// One deck per (sample, V_in) holding one independent cell per (K, Q) (pure).
+std::vector<PlannedJob> planGainCellReads(const GainCellSweep& sw, const std::vector<double>& cellK, const std::vector<double>& cellQ) {
     const std::size_t nCells = cellK.size();
     std::vector<PlannedJob> jobs;
     for (int s = 0; s < sw.samples; ++s) {
@@ -143,33 +109,12 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
             jobs.push_back(std::move(pj));
         }
     }
-    std::vector<std::string> columns;
-    for (std::size_t c = 0; c < nCells; ++c) columns.push_back(key("S_fC", c)), columns.push_back(key("E_fJ", c));
-    const circuits::CellReadBench timing = sw.bench;
-    const double t1 = sw.bench.readStart_s + *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) + sw.bench.settle_s;
-    const Measure measure = [nCells, timing, t1](const PlannedJob& j, const spice::SimResult& r) {
-        const auto& t = r.vec("time");
-        const double vin = j.point[1].second;
-        std::vector<std::pair<std::string, double>> out;
-        for (std::size_t c = 0; c < nCells; ++c) {
-            // Charge into the cell = minus the holder's branch current; energy = V_in x supply charge.
-            const double q = -integrateWindow(t, r.vec("i(vbl" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
-            const double e = -vin * integrateWindow(t, r.vec("i(vin" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
-            out.emplace_back(key("S_fC", c), q * 1e15);
-            out.emplace_back(key("E_fJ", c), e * 1e15);
-        }
-        return out;
-    };
-    GainCellResult res;
-    res.run = runSweep(jobs, columns, measure, subRun(sw.name, o, sw.seed, sw.parameters));
-    for (const auto& row : res.run.rows) {
-        if (!row.ok) continue;
-        for (std::size_t c = 0; c < nCells; ++c)
-            res.points.push_back({int(row.values.at("sample")), cellK[c], cellQ[c] * 1e9, row.values.at("V_in_V"),
-                                  row.values.at(key("S_fC", c)), row.values.at(key("E_fJ", c))});
-    }
-    if (res.points.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
+    return jobs;
+}
 
+// The polynomial fits: over every V_in (eq. 4) when the sweep has enough of them, at the nominal
+// V_in, and per Monte-Carlo sample at the nominal V_in for the coefficients' spread.
+void fitGainCellPoints(const GainCellSweep& sw, GainCellResult& res) {
     auto fitOf = [&](auto keep) {
         std::vector<double> Q, K, S, V;
         for (const auto& p : res.points)
@@ -193,6 +138,13 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
         }
     for (const auto& [name, v] : perCoefficient) res.coefficientStd[name] = stddev(v);
 
+}
+
+// The records: the nominal fit with its Monte-Carlo spread (per coefficient, and per stored level
+// at the longest pulse, in the fC/ns the behavioral model reads), and the fit over every V_in.
+void buildGainCellRecords(const GainCellSweep& sw, const GainCellRunOptions& o, GainCellResult& res) {
+    const double nominal = sw.nominal_V_in_V;
+    auto isNominal = [nominal](const GainCellPoint& p) { return std::abs(p.V_in_V - nominal) < 1e-9; };
     // Per-level output spread at the longest pulse (device to device, nominal V_in).
     const double Qmax_ns = *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) * 1e9;
     json levels = json::array(), means = json::array(), stds = json::array();
@@ -233,6 +185,14 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
         res.fullRecord = f;
     }
 
+}
+
+void plotGainCell(const GainCellSweep& sw, const GainCellResult& res) {
+    const double nominal = sw.nominal_V_in_V;
+    auto isNominal = [nominal](const GainCellPoint& p) { return std::abs(p.V_in_V - nominal) < 1e-9; };
+    const double Qmax_ns = *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) * 1e9;
+    std::set<double> vins;
+    for (const auto& p : res.points) vins.insert(p.V_in_V);
     // Plots: charge against K for each Q (nominal V_in, sample 0) with the fit; against K for each
     // V_in at the longest pulse; residuals of the nominal fit.
     const fit::GainCellPolynomial poly = fit::gainCellPolynomial(res.record.coefficients, nominal, res.record.source);
@@ -259,12 +219,11 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
     report::plotXY(res.run.dir / "charge-vs-K-by-Vin.png", {sw.name + ": charge at Q = " + netlist::formatSI(Qmax_ns) + " ns", "K (V)", "S (fC)"}, byVin);
     report::plotXY(res.run.dir / "fit-residuals.png", {sw.name + ": residuals of the V_in = 0.9 V fit", "K (V)", "residual (fC)"}, resid);
 
-    std::vector<fs::path> files = writeRecord(res.record, res.run.dir, "gaincell-poly.json", o);
-    if (res.fullRecord) {
-        fs::create_directories(res.run.dir);
-        fit::writeFit((res.run.dir / "gaincell-poly-full.json").string(), *res.fullRecord);
-        files.push_back(res.run.dir / "gaincell-poly-full.json");
-    }
+}
+
+// What `imc characterize gaincell --json` prints.
+json gainCellReport(const GainCellSweep& sw, const GainCellResult& res, const std::vector<fs::path>& files) {
+    const double nominal = sw.nominal_V_in_V;
     double Smin = 1e300, Smax = -1e300, Emax = 0;
     for (const auto& p : res.points)
         if (p.Q_ns > 0) {
@@ -273,7 +232,7 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
         }
     json fitsJson = json::array();
     for (const auto& f : files) fitsJson.push_back(f.string());
-    res.report = {{"results", res.run.dir.string()},
+    json report = {{"results", res.run.dir.string()},
                   {"samples", sw.samples},
                   {"failed", res.run.failed},
                   {"points", res.points.size()},
@@ -289,8 +248,60 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
                   {"fits", fitsJson},
                   {"wall_s", res.run.wall_s}};
     if (res.full)
-        res.report["full"] = {{"coefficients", res.full->coefficients}, {"rmse_fC", res.full->rmse}, {"r2", res.full->r2},
+        report["full"] = {{"coefficients", res.full->coefficients}, {"rmse_fC", res.full->rmse}, {"r2", res.full->r2},
                               {"n", res.full->n}, {"distinct_V_in", res.full->distinct_V_in}};
+    return report;
+}
+
+}  // namespace
+
+GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOptions& o) {
+    if (sw.K_V.empty() || sw.Q_s.empty() || sw.V_in_V.empty()) throw std::invalid_argument("gaincell sweep: K, Q and V_in need points");
+    // One deck per (sample, V_in) holding one independent cell per (K, Q).
+    std::vector<double> cellK, cellQ;
+    for (double k : sw.K_V)
+        for (double q : sw.Q_s) cellK.push_back(k), cellQ.push_back(q);
+    const std::size_t nCells = cellK.size();
+    const std::vector<PlannedJob> jobs = planGainCellReads(sw, cellK, cellQ);
+    std::vector<std::string> columns;
+    for (std::size_t c = 0; c < nCells; ++c) columns.push_back(key("S_fC", c)), columns.push_back(key("E_fJ", c));
+    const circuits::CellReadBench timing = sw.bench;
+    const double t1 = sw.bench.readStart_s + *std::max_element(sw.Q_s.begin(), sw.Q_s.end()) + sw.bench.settle_s;
+    const Measure measure = [nCells, timing, t1](const PlannedJob& j, const spice::SimResult& r) {
+        const auto& t = r.vec("time");
+        const double vin = j.point[1].second;
+        std::vector<std::pair<std::string, double>> out;
+        for (std::size_t c = 0; c < nCells; ++c) {
+            // Charge into the cell = minus the holder's branch current; energy = V_in x supply charge.
+            const double q = -integrateWindow(t, r.vec("i(vbl" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
+            const double e = -vin * integrateWindow(t, r.vec("i(vin" + std::to_string(c) + ")"), timing.windowStart_s(), t1);
+            out.emplace_back(key("S_fC", c), q * 1e15);
+            out.emplace_back(key("E_fJ", c), e * 1e15);
+        }
+        return out;
+    };
+    GainCellResult res;
+    res.run = runSweep(jobs, columns, measure, subRun(sw.name, o, sw.seed, sw.parameters));
+    for (const auto& row : res.run.rows) {
+        if (!row.ok) continue;
+        for (std::size_t c = 0; c < nCells; ++c)
+            res.points.push_back({int(row.values.at("sample")), cellK[c], cellQ[c] * 1e9, row.values.at("V_in_V"),
+                                  row.values.at(key("S_fC", c)), row.values.at(key("E_fJ", c))});
+    }
+    if (res.points.empty()) throw std::runtime_error(sw.name + ": every simulation failed (see " + res.run.dir.string() + ")");
+
+    fitGainCellPoints(sw, res);
+    buildGainCellRecords(sw, o, res);
+
+    plotGainCell(sw, res);
+
+    std::vector<fs::path> files = writeRecord(res.record, res.run.dir, "gaincell-poly.json", o);
+    if (res.fullRecord) {
+        fs::create_directories(res.run.dir);
+        fit::writeFit((res.run.dir / "gaincell-poly-full.json").string(), *res.fullRecord);
+        files.push_back(res.run.dir / "gaincell-poly-full.json");
+    }
+    res.report = gainCellReport(sw, res, files);
     return res;
 }
 

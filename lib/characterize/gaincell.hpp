@@ -36,10 +36,6 @@ struct GainCellRunOptions {
 // Per-sample instance parameters of the cell under test (Monte-Carlo draws as literal numbers).
 using SampleParams = std::function<circuits::InstanceParams(std::uint64_t sample)>;
 
-// Trapezoid integral of y(t) over [t0, t1], interpolating at the ends.
-double integrateWindow(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0, double t1);
-// Linear interpolation of y at time t0 (clamped to the ends).
-double valueAt(const Eigen::VectorXd& t, const Eigen::VectorXd& y, double t0);
 
 // ---------------------------------------------------------------- gain cell
 

@@ -179,34 +179,13 @@ std::vector<std::string> testbenchKinds() {
     return out;
 }
 
-Job parseJob(const json& document, const fs::path& file) {
-    const JobNode root(document, file.string(), "");
-    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits", "trust_netlist"});
-    if (root.text("format") != "imc-job") root.failKey("format", "must be \"imc-job\"");
-    if (root.number("version") != 1) root.failKey("version", "this imc reads job files of version 1");
-    Job job;
-    job.file = file;
-    job.document = document;
-    job.name = root.text("name");
-    try {
-        netlist::checkName(job.name, "job name");
-    } catch (const std::exception& e) {
-        root.failKey("name", e.what());
-    }
+namespace {
+
+// The cell: its netlist and includes (refused when they could run commands, unless trusted), the
+// port roles the testbench kind needs, and parameter overrides.
+void parseCell(const JobNode& root, const Kind& kind, const fs::path& file, Job& job) {
     const fs::path base = fs::absolute(file).parent_path();
     auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : (base / p).lexically_normal(); };
-
-    // testbench first: its kind says which port roles the cell must bind.
-    const JobNode tb = root.at("testbench");
-    job.kind = tb.text("kind");
-    const auto kind = kinds().find(job.kind);
-    if (kind == kinds().end()) {
-        std::string list;
-        for (const auto& k : testbenchKinds()) list += (list.empty() ? "" : ", ") + k;
-        tb.failKey("kind", "unknown testbench \"" + job.kind + "\" (known: " + list + ")");
-    }
-    job.testbench = tb.json();
-
     const JobNode cell = root.at("cell");
     cell.allowOnly({"netlist", "subckt", "includes", "ports", "params"});
     const fs::path netlistFile = resolve(cell.text("netlist"));
@@ -244,13 +223,13 @@ Job parseJob(const json& document, const fs::path& file) {
     }
     try {
         job.cell = circuits::cellFromFile(netlistFile, cell.text("subckt"), roles, includes);
-        job.cell.validate(kind->second.roles());
+        job.cell.validate(kind.roles());
     } catch (const circuits::CellError& e) {
         cell.fail(e.what());
     }
-    auto expected = kind->second.roles();
-    if (kind->second.optionalRoles)
-        for (const auto& r : kind->second.optionalRoles()) expected.push_back(r);
+    auto expected = kind.roles();
+    if (kind.optionalRoles)
+        for (const auto& r : kind.optionalRoles()) expected.push_back(r);
     for (const auto& [role, port] : roles)
         if (std::find(expected.begin(), expected.end(), role) == expected.end()) {
             std::string list;
@@ -267,36 +246,69 @@ Job parseJob(const json& document, const fs::path& file) {
         }
     }
 
+}
+
+// Monte-Carlo: sample count, seed, and the parameters drawn device to device or cycle to cycle.
+void parseMonteCarlo(const JobNode& mc, Job& job) {
+    mc.allowOnly({"samples", "seed", "vary"});
+    const double samples = mc.number("samples", 1);
+    if (samples < 1 || samples != std::floor(samples)) mc.failKey("samples", "must be a whole number >= 1");
+    job.samples = int(samples);
+    const double seed = mc.number("seed", 1);
+    if (seed < 0 || seed != std::floor(seed)) mc.failKey("seed", "must be a whole number >= 0");
+    job.seed = std::uint64_t(seed);
+    if (mc.has("vary")) {
+        const JobNode vary = mc.at("vary");
+        for (std::size_t i = 0; i < vary.size(); ++i) {
+            const JobNode v = vary.at(i);
+            VariedParameter p;
+            p.param = v.text("param");
+            if (!job.cell.defaults.count(p.param) && !job.cell.params.count(p.param))
+                v.failKey("param", "subcircuit " + job.cell.subckt + " has no parameter '" + p.param + "'");
+            p.distribution = parseDistribution(v);
+            const std::string k = v.text("kind", "d2d");
+            if (k != "d2d" && k != "c2c") v.failKey("kind", "must be \"d2d\" (device to device) or \"c2c\" (cycle to cycle)");
+            p.cycleToCycle = k == "c2c";
+            job.vary.push_back(p);
+        }
+    }
+}
+
+}  // namespace
+
+Job parseJob(const json& document, const fs::path& file) {
+    const JobNode root(document, file.string(), "");
+    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits", "trust_netlist"});
+    if (root.text("format") != "imc-job") root.failKey("format", "must be \"imc-job\"");
+    if (root.number("version") != 1) root.failKey("version", "this imc reads job files of version 1");
+    Job job;
+    job.file = file;
+    job.document = document;
+    job.name = root.text("name");
+    try {
+        netlist::checkName(job.name, "job name");
+    } catch (const std::exception& e) {
+        root.failKey("name", e.what());
+    }
+    // testbench first: its kind says which port roles the cell must bind.
+    const JobNode tb = root.at("testbench");
+    job.kind = tb.text("kind");
+    const auto kind = kinds().find(job.kind);
+    if (kind == kinds().end()) {
+        std::string list;
+        for (const auto& k : testbenchKinds()) list += (list.empty() ? "" : ", ") + k;
+        tb.failKey("kind", "unknown testbench \"" + job.kind + "\" (known: " + list + ")");
+    }
+    job.testbench = tb.json();
+
+    parseCell(root, kind->second, file, job);
+
     if (root.has("sweep")) {
         const JobNode sweep = root.at("sweep");
         if (!sweep.json().is_object()) sweep.fail("must map sweep variables to points");
         for (const auto& [k, v] : sweep.json().items()) job.sweeps[k] = sweep.numbers(k);
     }
-    if (root.has("montecarlo")) {
-        const JobNode mc = root.at("montecarlo");
-        mc.allowOnly({"samples", "seed", "vary"});
-        const double samples = mc.number("samples", 1);
-        if (samples < 1 || samples != std::floor(samples)) mc.failKey("samples", "must be a whole number >= 1");
-        job.samples = int(samples);
-        const double seed = mc.number("seed", 1);
-        if (seed < 0 || seed != std::floor(seed)) mc.failKey("seed", "must be a whole number >= 0");
-        job.seed = std::uint64_t(seed);
-        if (mc.has("vary")) {
-            const JobNode vary = mc.at("vary");
-            for (std::size_t i = 0; i < vary.size(); ++i) {
-                const JobNode v = vary.at(i);
-                VariedParameter p;
-                p.param = v.text("param");
-                if (!job.cell.defaults.count(p.param) && !job.cell.params.count(p.param))
-                    v.failKey("param", "subcircuit " + job.cell.subckt + " has no parameter '" + p.param + "'");
-                p.distribution = parseDistribution(v);
-                const std::string k = v.text("kind", "d2d");
-                if (k != "d2d" && k != "c2c") v.failKey("kind", "must be \"d2d\" (device to device) or \"c2c\" (cycle to cycle)");
-                p.cycleToCycle = k == "c2c";
-                job.vary.push_back(p);
-            }
-        }
-    }
+    if (root.has("montecarlo")) parseMonteCarlo(root.at("montecarlo"), job);
     if (root.has("fits")) {
         const JobNode fits = root.at("fits");
         for (std::size_t i = 0; i < fits.size(); ++i) {

@@ -1,4 +1,5 @@
 #include "characterize/memristor.hpp"
+#include "characterize/waveform.hpp"
 
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
@@ -20,35 +21,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<double> toStd(const Eigen::VectorXd& v) { return {v.data(), v.data() + v.size()}; }
-
-// y at x on a sampled curve whose x rises over [from, to).
-double interpolateRising(const std::vector<double>& x, const std::vector<double>& y, double at, std::size_t from = 0,
-                         std::size_t to = std::string::npos) {
-    to = std::min(to, x.size());
-    for (std::size_t k = from + 1; k < to; ++k)
-        if ((x[k - 1] <= at && x[k] >= at) && x[k] != x[k - 1])
-            return y[k - 1] + (y[k] - y[k - 1]) * (at - x[k - 1]) / (x[k] - x[k - 1]);
-    return kNaN;
-}
-// Same for a falling stretch of the curve.
-double interpolateFalling(const std::vector<double>& x, const std::vector<double>& y, double at, std::size_t from,
-                          std::size_t to) {
-    to = std::min(to, x.size());
-    for (std::size_t k = from + 1; k < to; ++k)
-        if ((x[k - 1] >= at && x[k] <= at) && x[k] != x[k - 1])
-            return y[k - 1] + (y[k] - y[k - 1]) * (at - x[k - 1]) / (x[k] - x[k - 1]);
-    return kNaN;
-}
-
-std::size_t firstIndexAtOrAfter(const std::vector<double>& t, double at) {
-    return std::size_t(std::lower_bound(t.begin(), t.end(), at) - t.begin());
-}
-
-double sampleAt(const std::vector<double>& t, const std::vector<double>& y, double at) {
-    const std::size_t k = firstIndexAtOrAfter(t, at);
-    if (k == 0 || k >= t.size()) return kNaN;
-    return y[k - 1] + (y[k] - y[k - 1]) * (at - t[k - 1]) / (t[k] - t[k - 1]);
-}
 
 circuits::CellSpec withParams(circuits::CellSpec cell, const std::map<std::string, std::string>& params) {
     for (const auto& [k, v] : params) cell.params[k] = v;
@@ -588,12 +560,11 @@ nlohmann::json MemristorFitsReport::toJson() const {
             {"results", dir.string()}};
 }
 
-MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpec& base) {
-    if (spec.samples < 4 || spec.devicesPerCycle < 4 || spec.devicesPerJob < 1 || spec.cycles.empty())
-        throw std::invalid_argument("memristor fits: needs >= 4 samples, >= 4 devices per cycle and at least one cycle");
-    const double Vread = SelfSelectiveParameters{}.Vread_V;
-    auto cell = circuits::builtinCell("selfsel");
-    cell.params = {{"x0", "0"}, {"dyn", "0"}};
+namespace {
+
+// The device reads as independent jobs (pure): chunks of devices drawn for sample 0 (the D2D
+// population after one reset) and for sample 1 at each cycle (the population followed over cycles).
+std::vector<PlannedJob> planMemristorReads(const MemristorFitsSpec& spec, const circuits::CellSpec& cell, double Vread, int& widest) {
     // sample 0: the D2D population after one reset; sample 1: the population followed over cycles.
     struct Chunk { int sample, cycle, first, count; };
     std::vector<Chunk> chunks;
@@ -603,7 +574,7 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
         for (int first = 0; first < spec.devicesPerCycle; first += spec.devicesPerJob)
             chunks.push_back({1, n, first, std::min(spec.devicesPerJob, spec.devicesPerCycle - first)});
     std::vector<PlannedJob> jobs;
-    int widest = 0;
+    widest = 0;
     for (const auto& ch : chunks) {
         circuits::DeviceReadSpec d;
         d.cell = cell;
@@ -622,24 +593,14 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
         jobs.push_back(std::move(j));
         widest = std::max(widest, ch.count);
     }
-    std::vector<std::string> columns;
-    for (int k = 0; k < widest; ++k) columns.push_back("i_dev" + std::to_string(k) + "_A");
-    const Measure measure = [](const PlannedJob& job, const spice::SimResult& r) {
-        std::vector<std::pair<std::string, double>> out;
-        for (std::size_t k = 0; k < job.sim.vectors.size(); ++k) out.emplace_back("i_dev" + std::to_string(k) + "_A", r.vec(job.sim.vectors[k])[0]);
-        return out;
-    };
-    RunSpec run = base;
-    if (run.name.empty()) run.name = "memristor-fits";
-    run.seed = spec.seed;
-    const nlohmann::json model = {{"Goff_S", spec.variability.Goff_S}, {"sigma_0", spec.variability.sigma0},
-                                  {"sigma_per_decade", spec.variability.sigmaPerDecade},
-                                  {"device_fraction", spec.variability.deviceFraction}, {"read_V", Vread}, {"cell", "selfsel x0=0"}};
-    run.parameters = {{"variability_model", model}, {"samples", spec.samples}, {"cycles", spec.cycles}, {"devices_per_cycle", spec.devicesPerCycle}};
-    const auto summary = runSweep(jobs, columns, measure, run);
-    if (summary.failed) throw std::runtime_error("memristor fits: " + std::to_string(summary.failed) + " job(s) failed, see " + summary.dir.string());
+    return jobs;
+}
 
-    std::vector<double> d2d(std::size_t(spec.samples), kNaN);
+// Conductances from the read currents, then the fits: HRS lognormal (sample 0), differences of
+// device pairs (Gaussian), and per-cycle lognormals with sigma linear in log10(cycle).
+void fitMemristorReads(const RunSummary& summary, const MemristorFitsSpec& spec, double Vread, MemristorFitsReport& rep,
+                       std::vector<double>& d2d, std::vector<double>& diffs) {
+    d2d.assign(std::size_t(spec.samples), kNaN);
     std::map<int, std::vector<double>> byCycle;
     for (const auto& row : summary.rows) {
         const int sample = int(get(row, "sample")), cycle = int(get(row, "cycle")), first = int(get(row, "first_device"));
@@ -650,10 +611,9 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
             else byCycle[cycle].push_back(g);
         }
     }
-    MemristorFitsReport rep;
     rep.dir = summary.dir;
     rep.hrs = fit::fitLognormal(d2d);
-    std::vector<double> diffs;
+    diffs.clear();
     for (std::size_t k = 0; k + 1 < d2d.size(); k += 2) diffs.push_back(d2d[k] - d2d[k + 1]);
     rep.diff = fit::fitGaussian(diffs);
     Eigen::MatrixXd design(Eigen::Index(byCycle.size()), 2);
@@ -675,7 +635,11 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
         rep.sigma0 = sigmas[0];
     }
 
-    // ---- files
+}
+
+// The three fits files, each with the run's provenance.
+void writeMemristorFitsFiles(const MemristorFitsSpec& spec, const RunSpec& run, const RunSummary& summary,
+                             const std::vector<double>& d2d, const std::vector<double>& diffs, MemristorFitsReport& rep) {
     auto provenance = [&](std::uint64_t samples) {
         fit::FitProvenance p;
         p.generator = "imc characterize memristor-fits";
@@ -735,35 +699,72 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
         fit::writeFit(rep.files.back().string(), f);
     }
 
-    // ---- plots
-    {
-        std::vector<double> gn;
-        for (double g : d2d) gn.push_back(g * 1e9);
-        report::Series pdf{"lognormal MLE", {}, {}, report::Series::Style::Lines};
-        const double lo = *gmin * 1e9 * 0.9, hi = *gmax * 1e9 * 1.1;
-        for (int k = 0; k <= 200; ++k) {
-            const double x = lo + (hi - lo) * k / 200.0, lx = std::log(x * 1e-9);
-            pdf.x.push_back(x);
-            pdf.y.push_back(std::exp(-0.5 * std::pow((lx - rep.hrs.mu) / rep.hrs.sigma, 2)) / (x * rep.hrs.sigma * std::sqrt(2 * std::numbers::pi)));
-        }
-        report::plotHistogram(rep.dir / "hrs_histogram.png", {"HRS conductance after one reset, read at 3 V", "G, nS", "density"}, gn, 50, {pdf});
-        std::vector<double> dp;
-        for (double d : diffs) dp.push_back(d * 1e12);
-        report::Series gpdf{"Gaussian MLE", {}, {}, report::Series::Style::Lines};
-        const double m = rep.diff.mean * 1e12, s = rep.diff.std * 1e12;
-        for (int k = 0; k <= 200; ++k) {
-            const double x = m - 4 * s + 8 * s * k / 200.0;
-            gpdf.x.push_back(x);
-            gpdf.y.push_back(std::exp(-0.5 * std::pow((x - m) / s, 2)) / (s * std::sqrt(2 * std::numbers::pi)));
-        }
-        report::plotHistogram(rep.dir / "diff_histogram.png", {"conductance difference of device pairs", "G_a - G_b, pS", "density"}, dp, 50, {gpdf});
-        report::Series meas{"per-cycle MLE", {}, {}, report::Series::Style::Points}, line{"sigma_0 + sigma_per_decade log10(n)", {}, {}, report::Series::Style::Lines};
-        for (const auto& [n, pf] : rep.perCycle) {
-            meas.x.push_back(n), meas.y.push_back(pf.sigma);
-            line.x.push_back(n), line.y.push_back(rep.sigma0 + rep.sigmaPerDecade * std::log10(double(n)));
-        }
-        report::plotXY(rep.dir / "sigma_vs_cycle.png", {"spread of ln G against set/reset cycles", "cycle", "sigma of ln G", true, false}, {meas, line});
+}
+
+// Histograms with their fitted densities, and the spread against cycles.
+void plotMemristorFits(const MemristorFitsReport& rep, const std::vector<double>& d2d, const std::vector<double>& diffs) {
+    const auto [gmin, gmax] = std::minmax_element(d2d.begin(), d2d.end());
+    std::vector<double> gn;
+    for (double g : d2d) gn.push_back(g * 1e9);
+    report::Series pdf{"lognormal MLE", {}, {}, report::Series::Style::Lines};
+    const double lo = *gmin * 1e9 * 0.9, hi = *gmax * 1e9 * 1.1;
+    for (int k = 0; k <= 200; ++k) {
+        const double x = lo + (hi - lo) * k / 200.0, lx = std::log(x * 1e-9);
+        pdf.x.push_back(x);
+        pdf.y.push_back(std::exp(-0.5 * std::pow((lx - rep.hrs.mu) / rep.hrs.sigma, 2)) / (x * rep.hrs.sigma * std::sqrt(2 * std::numbers::pi)));
     }
+    report::plotHistogram(rep.dir / "hrs_histogram.png", {"HRS conductance after one reset, read at 3 V", "G, nS", "density"}, gn, 50, {pdf});
+    std::vector<double> dp;
+    for (double d : diffs) dp.push_back(d * 1e12);
+    report::Series gpdf{"Gaussian MLE", {}, {}, report::Series::Style::Lines};
+    const double m = rep.diff.mean * 1e12, s = rep.diff.std * 1e12;
+    for (int k = 0; k <= 200; ++k) {
+        const double x = m - 4 * s + 8 * s * k / 200.0;
+        gpdf.x.push_back(x);
+        gpdf.y.push_back(std::exp(-0.5 * std::pow((x - m) / s, 2)) / (s * std::sqrt(2 * std::numbers::pi)));
+    }
+    report::plotHistogram(rep.dir / "diff_histogram.png", {"conductance difference of device pairs", "G_a - G_b, pS", "density"}, dp, 50, {gpdf});
+    report::Series meas{"per-cycle MLE", {}, {}, report::Series::Style::Points}, line{"sigma_0 + sigma_per_decade log10(n)", {}, {}, report::Series::Style::Lines};
+    for (const auto& [n, pf] : rep.perCycle) {
+        meas.x.push_back(n), meas.y.push_back(pf.sigma);
+        line.x.push_back(n), line.y.push_back(rep.sigma0 + rep.sigmaPerDecade * std::log10(double(n)));
+    }
+    report::plotXY(rep.dir / "sigma_vs_cycle.png", {"spread of ln G against set/reset cycles", "cycle", "sigma of ln G", true, false}, {meas, line});
+}
+
+}  // namespace
+
+MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpec& base) {
+    if (spec.samples < 4 || spec.devicesPerCycle < 4 || spec.devicesPerJob < 1 || spec.cycles.empty())
+        throw std::invalid_argument("memristor fits: needs >= 4 samples, >= 4 devices per cycle and at least one cycle");
+    const double Vread = SelfSelectiveParameters{}.Vread_V;
+    auto cell = circuits::builtinCell("selfsel");
+    cell.params = {{"x0", "0"}, {"dyn", "0"}};
+    int widest = 0;
+    const std::vector<PlannedJob> jobs = planMemristorReads(spec, cell, Vread, widest);
+    std::vector<std::string> columns;
+    for (int k = 0; k < widest; ++k) columns.push_back("i_dev" + std::to_string(k) + "_A");
+    const Measure measure = [](const PlannedJob& job, const spice::SimResult& r) {
+        std::vector<std::pair<std::string, double>> out;
+        for (std::size_t k = 0; k < job.sim.vectors.size(); ++k) out.emplace_back("i_dev" + std::to_string(k) + "_A", r.vec(job.sim.vectors[k])[0]);
+        return out;
+    };
+    RunSpec run = base;
+    if (run.name.empty()) run.name = "memristor-fits";
+    run.seed = spec.seed;
+    const nlohmann::json model = {{"Goff_S", spec.variability.Goff_S}, {"sigma_0", spec.variability.sigma0},
+                                  {"sigma_per_decade", spec.variability.sigmaPerDecade},
+                                  {"device_fraction", spec.variability.deviceFraction}, {"read_V", Vread}, {"cell", "selfsel x0=0"}};
+    run.parameters = {{"variability_model", model}, {"samples", spec.samples}, {"cycles", spec.cycles}, {"devices_per_cycle", spec.devicesPerCycle}};
+    const auto summary = runSweep(jobs, columns, measure, run);
+    if (summary.failed) throw std::runtime_error("memristor fits: " + std::to_string(summary.failed) + " job(s) failed, see " + summary.dir.string());
+
+    MemristorFitsReport rep;
+    std::vector<double> d2d, diffs;
+    fitMemristorReads(summary, spec, Vread, rep, d2d, diffs);
+
+    writeMemristorFitsFiles(spec, run, summary, d2d, diffs, rep);
+    plotMemristorFits(rep, d2d, diffs);
     return rep;
 }
 

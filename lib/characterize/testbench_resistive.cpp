@@ -12,19 +12,10 @@ using nlohmann::json;
 
 std::vector<std::string> resistiveCellRoles() { return {"top", "bottom"}; }
 
-JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
-    const JobNode tb(job.testbench, job.file.string(), "testbench");
-    tb.allowOnly({"kind", "read_V"});
-    const double read_V = tb.quantity("read_V", 0.2);
-    if (read_V == 0) tb.failKey("read_V", "must not be 0 (G = I/V)");
-    for (const auto& [k, v] : job.sweeps)
-        if (k != "V") throw JobError(job.file.string() + ": key 'sweep." + k + "': testbench resistive-cell sweeps only \"V\"");
-    std::vector<double> volts = job.sweeps.count("V") ? job.sweeps.at("V") : std::vector<double>{read_V};
-    if (std::find(volts.begin(), volts.end(), read_V) == volts.end()) volts.push_back(read_V);
-    for (double v : volts)
-        if (v == 0) throw JobError(job.file.string() + ": key 'sweep.V': 0 V gives no conductance; leave it out");
+namespace {
 
-    // One .op job per sample and bias: a self-contained deck with the drawn parameters written in.
+// One .op job per sample and bias: a self-contained deck with the drawn parameters written in (pure).
+std::vector<PlannedJob> planResistiveCell(const Job& job, const std::vector<double>& volts) {
     std::vector<PlannedJob> jobs;
     for (int s = 0; s < job.samples; ++s)
         for (std::size_t b = 0; b < volts.size(); ++b) {
@@ -40,47 +31,27 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
             pj.point = {{"sample", s}, {"V", volts[b]}};
             jobs.push_back(std::move(pj));
         }
-    const Measure measure = [](const PlannedJob& j, const spice::SimResult& r) {
-        const double v = j.point[1].second;
-        const double i = -r.vec("i(vbias)")[0];  // the source's branch current flows into its + node
-        return std::vector<std::pair<std::string, double>>{{"I_A", i}, {"G_S", i / v}};
-    };
-    RunSpec spec;
-    spec.name = job.name;
-    spec.outDir = options.outDir;
-    spec.seed = job.seed;
-    spec.workers = options.workers;
-    spec.force = options.force;
-    spec.progress = options.progress;
-    spec.parameters = job.document;
-    JobOutcome out;
-    out.run = runSweep(jobs, {"I_A", "G_S"}, measure, spec);
+    return jobs;
+}
 
-    // I-V curves of the first few samples, for a look at the cell's nonlinearity.
-    if (volts.size() > 1) {
-        std::vector<report::Series> curves;
-        for (int s = 0; s < std::min(job.samples, 8); ++s) {
-            report::Series c{"sample " + std::to_string(s), {}, {}, report::Series::Style::LinesPoints};
-            std::vector<std::pair<double, double>> pts;
-            for (const auto& row : out.run.rows)
-                if (row.ok && row.values.at("sample") == s) pts.emplace_back(row.values.at("V"), row.values.at("I_A"));
-            std::sort(pts.begin(), pts.end());
-            for (const auto& [v, i] : pts) c.x.push_back(v), c.y.push_back(i);
-            curves.push_back(std::move(c));
-        }
-        report::plotXY(out.run.dir / "iv.png", {job.name + ": I-V of " + job.cell.subckt, "V (V)", "I (A)"}, curves);
+// I-V curves of the first few samples, for a look at the cell's nonlinearity.
+void plotCurrentVoltage(const Job& job, const RunSummary& run) {
+    std::vector<report::Series> curves;
+    for (int s = 0; s < std::min(job.samples, 8); ++s) {
+        report::Series c{"sample " + std::to_string(s), {}, {}, report::Series::Style::LinesPoints};
+        std::vector<std::pair<double, double>> pts;
+        for (const auto& row : run.rows)
+            if (row.ok && row.values.at("sample") == s) pts.emplace_back(row.values.at("V"), row.values.at("I_A"));
+        std::sort(pts.begin(), pts.end());
+        for (const auto& [v, i] : pts) c.x.push_back(v), c.y.push_back(i);
+        curves.push_back(std::move(c));
     }
+    report::plotXY(run.dir / "iv.png", {job.name + ": I-V of " + job.cell.subckt, "V (V)", "I (A)"}, curves);
+}
 
-    std::vector<double> g;
-    for (const auto& row : out.run.rows)
-        if (row.ok && row.values.at("V") == read_V) g.push_back(row.values.at("G_S"));
-    out.report = {{"results", out.run.dir.string()}, {"samples", job.samples}, {"failed", out.run.failed},
-                  {"read_V", read_V}, {"conductance_S", {{"median", 0.0}, {"n", g.size()}}}};
-    if (!g.empty()) {
-        auto sorted = g;
-        std::sort(sorted.begin(), sorted.end());
-        out.report["conductance_S"]["median"] = sorted[sorted.size() / 2];
-    }
+// The fits the job asks for, of the conductances at the read bias, with provenance; their summary
+// goes into the report.
+void writeConductanceFits(const Job& job, double read_V, const std::vector<double>& g, JobOutcome& out) {
     fit::FitProvenance prov;
     prov.generator = "imc characterize (job " + job.name + ", testbench resistive-cell)";
     prov.parameters = job.document;
@@ -137,6 +108,52 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
         fit::writeFit(p.string(), rec);
         out.fitFiles.push_back(p);
     }
+}
+
+}  // namespace
+
+JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
+    const JobNode tb(job.testbench, job.file.string(), "testbench");
+    tb.allowOnly({"kind", "read_V"});
+    const double read_V = tb.quantity("read_V", 0.2);
+    if (read_V == 0) tb.failKey("read_V", "must not be 0 (G = I/V)");
+    for (const auto& [k, v] : job.sweeps)
+        if (k != "V") throw JobError(job.file.string() + ": key 'sweep." + k + "': testbench resistive-cell sweeps only \"V\"");
+    std::vector<double> volts = job.sweeps.count("V") ? job.sweeps.at("V") : std::vector<double>{read_V};
+    if (std::find(volts.begin(), volts.end(), read_V) == volts.end()) volts.push_back(read_V);
+    for (double v : volts)
+        if (v == 0) throw JobError(job.file.string() + ": key 'sweep.V': 0 V gives no conductance; leave it out");
+
+    const std::vector<PlannedJob> jobs = planResistiveCell(job, volts);
+    const Measure measure = [](const PlannedJob& j, const spice::SimResult& r) {
+        const double v = j.point[1].second;
+        const double i = -r.vec("i(vbias)")[0];  // the source's branch current flows into its + node
+        return std::vector<std::pair<std::string, double>>{{"I_A", i}, {"G_S", i / v}};
+    };
+    RunSpec spec;
+    spec.name = job.name;
+    spec.outDir = options.outDir;
+    spec.seed = job.seed;
+    spec.workers = options.workers;
+    spec.force = options.force;
+    spec.progress = options.progress;
+    spec.parameters = job.document;
+    JobOutcome out;
+    out.run = runSweep(jobs, {"I_A", "G_S"}, measure, spec);
+
+    if (volts.size() > 1) plotCurrentVoltage(job, out.run);
+
+    std::vector<double> g;
+    for (const auto& row : out.run.rows)
+        if (row.ok && row.values.at("V") == read_V) g.push_back(row.values.at("G_S"));
+    out.report = {{"results", out.run.dir.string()}, {"samples", job.samples}, {"failed", out.run.failed},
+                  {"read_V", read_V}, {"conductance_S", {{"median", 0.0}, {"n", g.size()}}}};
+    if (!g.empty()) {
+        auto sorted = g;
+        std::sort(sorted.begin(), sorted.end());
+        out.report["conductance_S"]["median"] = sorted[sorted.size() / 2];
+    }
+    writeConductanceFits(job, read_V, g, out);
     return out;
 }
 

@@ -2,6 +2,7 @@
 // format is one small function of a DeviceStates table; each fits model that describes states is
 // one small function turning its record into that table.
 #include "export/export.hpp"
+#include "fit/fit.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -119,11 +120,12 @@ std::string neurosimTable(const DeviceStates& d) {
     if (d.read_V) s += " readVoltage = " + shortest(*d.read_V) + ";";
     s += "\n# vari of state k >= 1: G_std / (G_mean_k - G_mean_0) (NeuroSim scales the weight digit by 1 + N(0, vari));\n"
          "# --vari is their RMS. State 0's spread is additive (G_std_0), which NeuroSim has no term for.\n";
-    s += "state,G_mean_S,G_std_S,std_over_mean,R_mean_ohm,vari\n";
+    s += fit::csvLine({"state", "G_mean_S", "G_std_S", "std_over_mean", "R_mean_ohm", "vari"}) + "\n";
     for (std::size_t k = 0; k < n; ++k) {
         const auto& st = d.states[k];
-        s += std::to_string(k) + "," + shortest(st.G_mean_S) + "," + shortest(st.G_std_S) + "," + shortest(st.G_std_S / st.G_mean_S) +
-             "," + shortest(1 / st.G_mean_S) + "," + (k == 0 ? std::string("0") : shortest(vari(st))) + "\n";
+        s += fit::csvLine({std::to_string(k), shortest(st.G_mean_S), shortest(st.G_std_S), shortest(st.G_std_S / st.G_mean_S),
+                           shortest(1 / st.G_mean_S), k == 0 ? std::string("0") : shortest(vari(st))}) +
+             "\n";
     }
     return s;
 }

@@ -242,4 +242,53 @@ CsvTable readCsv(const std::string& path) {
     return parseCsv(content.str(), path);
 }
 
+std::string csvField(std::string_view text) {
+    if (text.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(text);
+    std::string q = "\"";
+    for (char c : text) {
+        if (c == '"') q += "\"\"";
+        else if (c == '\n' || c == '\r') q += ' ';
+        else q += c;
+    }
+    return q + "\"";
+}
+
+std::string csvLine(std::initializer_list<std::string_view> fields) {
+    std::string line;
+    bool first = true;
+    for (auto f : fields) {
+        if (!first) line += ',';
+        line += csvField(f);
+        first = false;
+    }
+    return line;
+}
+
+std::string csvLine(const std::vector<std::string>& fields) {
+    std::string line;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i) line += ',';
+        line += csvField(fields[i]);
+    }
+    return line;
+}
+
+std::vector<std::string> splitCsvLine(std::string_view line) {
+    std::vector<std::string> out;
+    std::string cur;
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
+            else if (c == '"') quoted = false;
+            else cur += c;
+        } else if (c == '"') quoted = true;
+        else if (c == ',') out.push_back(cur), cur.clear();
+        else cur += c;
+    }
+    out.push_back(cur);
+    return out;
+}
+
 }  // namespace imc::fit

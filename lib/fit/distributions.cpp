@@ -189,4 +189,18 @@ GaussianFit fitGaussian(std::span<const double> samples, double confidence) {
     return fit;
 }
 
+double sampleMean(std::span<const double> x) {
+    double s = 0;
+    for (double v : x) s += v;
+    return x.empty() ? 0.0 : s / double(x.size());
+}
+
+double sampleStd(std::span<const double> x) {
+    if (x.size() < 2) return 0.0;
+    const double m = sampleMean(x);
+    double s = 0;
+    for (double v : x) s += (v - m) * (v - m);
+    return std::sqrt(s / double(x.size() - 1));
+}
+
 }  // namespace imc::fit

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -92,6 +93,11 @@ struct Interval {
     double lo = 0.0;
     double hi = 0.0;
 };
+
+// Mean (0 for no samples) and sample standard deviation (divides by n - 1; 0 below 2 samples) of
+// repeated measurements: draws, arrays, Monte-Carlo samples. Summed in order, so results are stable.
+double sampleMean(std::span<const double> x);
+double sampleStd(std::span<const double> x);
 
 // Lognormal: ln(x) ~ Normal(mu, sigma). sigma is the MLE (divides by n); mu_ci uses Student t with
 // n-1 degrees of freedom, sigma_ci the chi-square interval of the variance. KS statistic and p-value
@@ -191,6 +197,18 @@ struct CsvTable {
 // "FILE:LINE: ..." on text, NaN, infinities, empty fields and ragged rows.
 CsvTable parseCsv(std::string_view text, std::string source);
 CsvTable readCsv(const std::string& path);
+
+// ---------------------------------------------------------------- CSV output (the one writer)
+
+// A field as written: quoted when it holds a comma, a quote or a line break (a line break becomes a
+// space, so one row stays one line; a quote is doubled).
+std::string csvField(std::string_view text);
+// Fields through csvField, joined by commas, without the line end.
+std::string csvLine(std::initializer_list<std::string_view> fields);
+std::string csvLine(const std::vector<std::string>& fields);
+// The fields of one line written by csvLine (quotes resolved); for tables with text columns, which
+// parseCsv (numbers only) does not read.
+std::vector<std::string> splitCsvLine(std::string_view line);
 
 // Factor from `unit` to its SI base unit ("ns" -> 1e-9, "mV" -> 1e-3, "" -> 1); nullopt if unknown.
 std::optional<double> siScale(std::string_view unit);

@@ -3,6 +3,7 @@
 // successor of the letter one position back, where a second hashing round matters. A one-head
 // model with binarized shared Q = K is trained in software and tested with attention restricted to
 // the buckets a random projection gives (memristor crossbar, ideal Gaussian, passive array).
+#include "fit/fit.hpp"
 #include "lsh/lsh.hpp"
 
 #include "nn/optimizer.hpp"
@@ -407,13 +408,8 @@ std::unique_ptr<HashFamily> testFamily(const LettersOptions& o, const std::strin
     return makeHashFamily(spec, kCode);
 }
 
-double mean(const std::vector<double>& x) { return std::accumulate(x.begin(), x.end(), 0.0) / double(x.size()); }
-double standardDeviation(const std::vector<double>& x) {
-    const double m = mean(x);
-    double s = 0;
-    for (double v : x) s += (v - m) * (v - m);
-    return x.size() > 1 ? std::sqrt(s / double(x.size() - 1)) : 0.0;
-}
+double mean(const std::vector<double>& x) { return fit::sampleMean(x); }
+double standardDeviation(const std::vector<double>& x) { return fit::sampleStd(x); }
 
 double cosine(const Eigen::RowVectorXd& a, const Eigen::RowVectorXd& b) {
     const double na = a.norm(), nb = b.norm();

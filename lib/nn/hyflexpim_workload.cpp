@@ -1,6 +1,7 @@
 // SVD fine-tuning with importance, SLC selection, perplexity over shared draws, the SLC-fraction
 // report and the paper's Table 2 cost model (paper 004).
 #include "nn/hyflexpim_workload.hpp"
+#include "fit/fit.hpp"
 #include "nn/random.hpp"
 
 #include <algorithm>
@@ -196,14 +197,8 @@ struct Point {
     double slcWeightFraction = 0, clipRate = 0;
 };
 
-double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-double stddev(const std::vector<double>& v) {
-    if (v.size() < 2) return 0.0;
-    const double m = mean(v);
-    double s = 0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / double(v.size() - 1));
-}
+double mean(const std::vector<double>& v) { return fit::sampleMean(v); }
+double stddev(const std::vector<double>& v) { return fit::sampleStd(v); }
 
 // One model (factorized or dense) on the held-out bytes under the fits.
 class Evaluator {

@@ -1,5 +1,6 @@
 #include "nn/lm_report.hpp"
 
+#include "fit/fit.hpp"
 #include "report/plot.hpp"
 
 #include <algorithm>
@@ -25,9 +26,15 @@ LmArtifacts LmArtifacts::in(const std::filesystem::path& modelsDir) {
 void writeCurves(const std::filesystem::path& csv, const std::vector<CurvePoint>& points) {
     std::ofstream out(csv);
     if (!out) throw std::runtime_error(csv.string() + ": cannot write");
-    out << "curve,step,validation_loss_nats,perplexity\n";
-    out.precision(8);
-    for (const auto& p : points) out << p.curve << ',' << p.step << ',' << p.loss << ',' << std::exp(p.loss) << '\n';
+    auto number = [](double v) {
+        std::ostringstream o;
+        o.precision(8);
+        o << v;
+        return o.str();
+    };
+    out << fit::csvLine({"curve", "step", "validation_loss_nats", "perplexity"}) << '\n';
+    for (const auto& p : points)
+        out << fit::csvLine({p.curve, std::to_string(p.step), number(p.loss), number(std::exp(p.loss))}) << '\n';
 }
 
 std::vector<CurvePoint> readCurves(const std::filesystem::path& csv) {
@@ -38,13 +45,20 @@ std::vector<CurvePoint> readCurves(const std::filesystem::path& csv) {
     std::getline(in, line);  // header
     for (int number = 2; std::getline(in, line); ++number) {
         if (line.empty()) continue;
-        std::stringstream fields(line);
+        const std::string where = csv.string() + ":" + std::to_string(number) + ": ";
+        const auto fields = fit::splitCsvLine(line);
+        if (fields.size() < 3) throw std::runtime_error(where + "expected curve,step,loss,...");
         CurvePoint p;
-        std::string step, loss;
-        if (!std::getline(fields, p.curve, ',') || !std::getline(fields, step, ',') || !std::getline(fields, loss, ','))
-            throw std::runtime_error(csv.string() + ":" + std::to_string(number) + ": expected curve,step,loss,...");
-        p.step = std::stoi(step);
-        p.loss = std::stod(loss);
+        p.curve = fields[0];
+        try {
+            std::size_t used = 0;
+            p.step = std::stoi(fields[1], &used);
+            if (used != fields[1].size()) throw std::invalid_argument("trailing text");
+            p.loss = std::stod(fields[2], &used);
+            if (used != fields[2].size()) throw std::invalid_argument("trailing text");
+        } catch (const std::exception&) {
+            throw std::runtime_error(where + "step '" + fields[1] + "' or loss '" + fields[2] + "' is not a number");
+        }
         points.push_back(p);
     }
     return points;
@@ -300,12 +314,7 @@ nlohmann::json runLmReport(const LmReportOptions& options) {
                                               device, o);
                 values.push_back(evaluate(*row.model, drawn, corpus.validation, options.drawTokens, row.scalars).perplexity);
             }
-            double mean = 0, var = 0;
-            for (double v : values) mean += v;
-            mean /= double(values.size());
-            for (double v : values) var += (v - mean) * (v - mean);
-            const double stdev = values.size() > 1 ? std::sqrt(var / double(values.size() - 1)) : 0.0;
-            variability[row.key] = {{"mean", mean}, {"std", stdev}, {"draws", values}};
+            variability[row.key] = {{"mean", fit::sampleMean(values)}, {"std", fit::sampleStd(values)}, {"draws", values}};
         }
         variability["tokens"] = std::min(options.drawTokens, corpus.validation.size() - 1);
     }

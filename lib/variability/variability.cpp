@@ -7,13 +7,6 @@
 
 namespace imc::variability {
 
-std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 namespace {
 std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
@@ -40,7 +33,7 @@ std::uint64_t Stream::next() {
     return result;
 }
 
-double Stream::uniform() { return double(next() >> 11) * 0x1.0p-53; }
+double Stream::uniform() { return unitClosedOpen(next()); }
 
 double Stream::uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 

@@ -4,13 +4,12 @@
 // gives bit-identical decks whatever the worker count or the order jobs run in.
 // Device-to-device (D2D) values are drawn once per device and sample; cycle-to-cycle (C2C)
 // values again for every cycle, each from its own stream.
+#include "variability/random.hpp"
+
 #include <cstdint>
 #include <string>
 
 namespace imc::variability {
-
-// SplitMix64 finalizer: a bijective mix, used to derive stream keys.
-std::uint64_t mix64(std::uint64_t x);
 
 enum class Purpose : std::uint64_t { DeviceToDevice = 1, CycleToCycle = 2, Readout = 3, Simulator = 4, User = 16 };
 

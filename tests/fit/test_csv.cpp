@@ -1,6 +1,9 @@
 #include "fit/fit.hpp"
 
 #include <catch2/catch_test_macros.hpp>
+
+#include <string>
+#include <vector>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 using namespace imc::fit;
@@ -59,4 +62,15 @@ TEST_CASE("SI scale of unit suffixes", "[fit][csv]") {
     CHECK(siScale("us") == 1e-6);
     CHECK(siScale("fC") == 1e-15);
     CHECK_FALSE(siScale("furlong"));
+}
+
+TEST_CASE("The CSV writer quotes what needs it and reads back", "[fit][csv]") {
+    CHECK(csvField("plain") == "plain");
+    CHECK(csvField("a,b") == "\"a,b\"");
+    CHECK(csvField("say \"hi\"") == "\"say \"\"hi\"\"\"");
+    CHECK(csvField("two\nlines") == "\"two lines\"");
+    const std::string line = csvLine({"job-1", "failed", "", "1.5", "error: a, b"});
+    CHECK(line == "job-1,failed,,1.5,\"error: a, b\"");
+    CHECK(splitCsvLine(line) == std::vector<std::string>{"job-1", "failed", "", "1.5", "error: a, b"});
+    CHECK(splitCsvLine(csvLine(std::vector<std::string>{"q\"uote", "x"})) == std::vector<std::string>{"q\"uote", "x"});
 }

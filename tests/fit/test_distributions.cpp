@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <vector>
 
 using namespace imc::fit;
 using Catch::Matchers::WithinAbs;
@@ -154,4 +155,12 @@ TEST_CASE("too few samples say how many there were", "[fit][numerics]") {
     } catch (const std::invalid_argument& e) {
         CHECK(std::string(e.what()) == "fitLognormal: need at least 2 samples, got 0");
     }
+}
+
+TEST_CASE("Sample mean and standard deviation of repeated measurements", "[fit][statistics]") {
+    const std::vector<double> x = {2, 4, 4, 4, 5, 5, 7, 9};  // mean 5, sum of squares about it 32
+    CHECK(sampleMean(x) == 5.0);
+    CHECK_THAT(sampleStd(x), WithinAbs(std::sqrt(32.0 / 7.0), 1e-15));
+    CHECK(sampleStd(std::vector<double>{3.0}) == 0.0);
+    CHECK(sampleMean(std::vector<double>{}) == 0.0);
 }
