@@ -21,7 +21,8 @@ nlohmann::json describe(const LshOptions& o) {
             {"chunk", o.attention.chunk},
             {"self", o.attention.excludeSelf ? "exclude" : "allow"},
             {"combine", o.attention.combination == RoundCombination::Union ? "union" : "lse"},
-            {"queries", o.queries == QueryHashing::Separate ? "separate" : "shared"}};
+            {"queries", o.queries == QueryHashing::Separate ? "separate" : "shared"},
+            {"window", o.attention.window}};
 }
 
 namespace {
@@ -35,6 +36,7 @@ LshOptions optionsFor(const LmLshReportOptions& o, const LmLshSetting& setting) 
     options.projection.kind = setting.rp;
     options.projection.buckets = setting.buckets;
     options.projection.rounds = setting.rounds;
+    if (setting.window >= 0) options.attention.window = setting.window;
     // The base's fits file belongs to its own projection kind; each kind takes its default.
     if (setting.rp != o.base.projection.kind) options.projection.fitsPath.clear();
     return resolvedLshOptions(options);
@@ -112,9 +114,9 @@ nlohmann::json runLmLshReport(const LmLshReportOptions& o) {
     bool reached = false;
     for (const auto& setting : o.fineTune) {
         const LshOptions options = optionsFor(o, setting);
-        const nn::Model model = fineTuned(software, LshAttention(options), corpus, o,
-                                          setting.rp + " " + std::to_string(setting.buckets) + "x" +
-                                              std::to_string(setting.rounds));
+        const std::string label = setting.rp + " " + std::to_string(setting.buckets) + "x" +
+                                  std::to_string(setting.rounds) + " window " + std::to_string(options.attention.window);
+        const nn::Model model = fineTuned(software, LshAttention(options), corpus, o, label);
         nlohmann::json row = evaluateSetting(model, options, corpus, o.evalTokens);
         row["before_fine_tuning"] = evaluateSetting(software, options, corpus, o.evalTokens)["perplexity"];
         const double ppl = row["perplexity"], fraction = row["attended_fraction"];
@@ -122,8 +124,7 @@ nlohmann::json runLmLshReport(const LmLshReportOptions& o) {
         row["meets_target"] = fraction <= 0.5 && ppl <= 1.02 * reference;
         reached = reached || row["meets_target"].get<bool>();
         tuned.push_back(row);
-        say(o, "fine-tuned " + setting.rp + " " + std::to_string(setting.buckets) + "x" +
-                   std::to_string(setting.rounds) + ": perplexity " + std::to_string(ppl) + " (reference " +
+        say(o, "fine-tuned " + label + ": perplexity " + std::to_string(ppl) + " (reference " +
                    std::to_string(reference) + "), attended fraction " + std::to_string(fraction));
     }
     report["fine_tuning"] = {{"steps", o.fineTuneSteps},
