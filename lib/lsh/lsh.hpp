@@ -445,6 +445,8 @@ struct LmLshReportOptions {
     std::vector<std::string> projections{"gaussian", "memristor", "passive"};
     std::vector<int> rounds{1, 2, 4, 8};
     std::vector<int> buckets{2, 4, 8, 16};
+    // Local windows of the grid (LshAttentionSettings::window); 0 is LSH alone. -1: the base's.
+    std::vector<int> windows{-1};
     std::size_t evalTokens = 16384;
     int fineTuneSteps = 1000;  // 0: no fine-tuning
     std::vector<LmLshSetting> fineTune{{"gaussian", 4, 2}};
