@@ -23,7 +23,8 @@ void addAttentionOptions(CLI::App& app, AttentionCli& o, bool withFits) {
     app.add_flag("--no-quantize", o.noQuantize, "Gain-cell backends without their quantizers (ablation)");
     app.add_option("--variability", o.variability, "Gain-cell device-to-device draws and readout noise: on | off")
         ->capture_default_str();
-    app.add_option("--rp", o.rp, "lsh: random projection gaussian | memristor | passive | measured");
+    app.add_option("--rp", o.rp, "lsh: random projection gaussian | memristor | passive | measured | none (no hashing: "
+                                 "the --lsh-window alone)");
     app.add_option("--rp-fits", o.rpFits,
                    "lsh: fits file of the projection (memristor: default fits/memristor-c2c.json; passive: a "
                    "passive-0t1r record, default the documented 0T1R parameters, none is shipped)");
@@ -38,6 +39,10 @@ void addAttentionOptions(CLI::App& app, AttentionCli& o, bool withFits) {
     app.add_option("--queries", o.queries,
                    "lsh: separate (queries hashed with the keys' projection, sorted jointly) | shared (a query "
                    "takes its own key's bucket, the shared-QK rule)")
+        ->capture_default_str();
+    app.add_option("--lsh-window", o.lshWindow,
+                   "lsh: the W most recent keys always attended beside the buckets, counted in the attended "
+                   "fraction (0: LSH alone; with --rp none: the window alone)")
         ->capture_default_str();
 }
 
@@ -59,8 +64,11 @@ lsh::LshOptions lshOptions(const AttentionCli& o, std::uint64_t seed, const std:
     l.projection.fitsPath = o.rpFits;
     l.projection.measuredCsv = o.rpMaps;
     const auto& kind = l.projection.kind;
-    if (kind != "gaussian" && kind != "memristor" && kind != "passive" && kind != "measured")
-        throw UsageError("--rp must be gaussian, memristor, passive or measured, got '" + kind + "'");
+    if (kind != "gaussian" && kind != "memristor" && kind != "passive" && kind != "measured" && kind != "none")
+        throw UsageError("--rp must be gaussian, memristor, passive, measured or none, got '" + kind + "'");
+    if (o.lshWindow < 0) throw UsageError("--lsh-window must be >= 0, got " + std::to_string(o.lshWindow));
+    if (kind == "none" && o.lshWindow == 0) throw UsageError("--rp none (the local window alone) needs --lsh-window W > 0");
+    l.attention.window = o.lshWindow;
     if (kind == "measured" && o.rpMaps.empty()) throw UsageError("--rp measured needs --rp-map FILE.csv");
     if (l.projection.buckets < 2 || l.projection.buckets % 2 != 0)
         throw UsageError("--buckets must be even and >= 2, got " + std::to_string(l.projection.buckets));

@@ -29,13 +29,15 @@ struct AttentionCli {
     std::string self = "allow";
     std::string combine = "lse";
     std::string queries = "separate";
+    int lshWindow = 0;
 };
 
 // "ideal | gaincell-linear | gaincell | lsh", for help texts.
 std::string attentionBackendList();
 
 // Adds --fits, --window, --linear-gain, --no-quantize, --variability and the lsh options
-// (--rp, --rp-fits, --rp-map, --buckets, --rounds, --chunk, --self, --combine, --queries).
+// (--rp, --rp-fits, --rp-map, --buckets, --rounds, --chunk, --self, --combine, --queries,
+// --lsh-window).
 // withFits = false leaves --fits to the command (which may give it another meaning as well).
 void addAttentionOptions(CLI::App& app, AttentionCli& options, bool withFits = true);
 

@@ -31,7 +31,8 @@ namespace fs = std::filesystem;
 struct LshReportArgs {
     std::vector<std::string> projections{"gaussian", "memristor", "passive"};
     std::vector<int> rounds{1, 2, 4, 8}, buckets{2, 4, 8, 16};
-    std::vector<std::string> tune{"gaussian:4:2"};  // rp:buckets:rounds
+    std::vector<int> windows{-1};  // -1: --lsh-window
+    std::vector<std::string> tune{"gaussian:4:2"};  // rp:buckets:rounds[:window]
     int tuneSteps = 1000;
     float tuneLearningRate = 3e-4f;
 };
@@ -40,7 +41,10 @@ void addLshReportOptions(CLI::App& app, LshReportArgs& r) {
     app.add_option("--grid-rp", r.projections, "With --report lsh: projections of the grid")->capture_default_str();
     app.add_option("--grid-buckets", r.buckets, "With --report lsh: bucket counts of the grid")->capture_default_str();
     app.add_option("--grid-rounds", r.rounds, "With --report lsh: round counts of the grid")->capture_default_str();
-    app.add_option("--tune", r.tune, "With --report lsh: settings fine-tuned with LSH, rp:buckets:rounds (none: no fine-tuning)")
+    app.add_option("--grid-windows", r.windows,
+                   "With --report lsh: local windows of the grid (0: LSH alone; default: --lsh-window)");
+    app.add_option("--tune", r.tune, "With --report lsh: settings fine-tuned with LSH, rp:buckets:rounds[:window] (rp none: the local window "
+                   "alone; the value none: no fine-tuning)")
         ->capture_default_str();
     app.add_option("--tune-steps", r.tuneSteps, "With --report lsh: fine-tuning steps (LSH settings and the ideal reference)")
         ->capture_default_str();
@@ -213,9 +217,13 @@ imc::lsh::LmLshSetting parseSetting(const std::string& text) {
         if (first == std::string::npos || second == std::string::npos) throw std::invalid_argument(text);
         setting.rp = text.substr(0, first);
         setting.buckets = std::stoi(text.substr(first + 1, second - first - 1));
-        setting.rounds = std::stoi(text.substr(second + 1));
+        const auto third = text.find(':', second + 1);
+        setting.rounds = std::stoi(text.substr(second + 1, third == std::string::npos ? third : third - second - 1));
+        if (third != std::string::npos) setting.window = std::stoi(text.substr(third + 1));
+        if (setting.rp == "none" && setting.window <= 0) throw std::invalid_argument(text);
     } catch (const std::exception&) {
-        throw imc::cli::UsageError("--tune takes rp:buckets:rounds (e.g. gaussian:4:2), got '" + text + "'");
+        throw imc::cli::UsageError("--tune takes rp:buckets:rounds[:window] (e.g. gaussian:4:2 or gaussian:8:2:8; "
+                                   "none:2:1:8 is the window alone), got '" + text + "'");
     }
     return setting;
 }
@@ -229,6 +237,7 @@ void runLshReport(const InferArgs& args) {
     o.projections = r.projections;
     o.rounds = r.rounds;
     o.buckets = r.buckets;
+    o.windows = r.windows;
     o.evalTokens = args.tokens;
     o.fineTuneSteps = r.tuneSteps;
     o.fineTune.clear();
@@ -245,19 +254,23 @@ void runLshReport(const InferArgs& args) {
     }
     std::printf("LSH attention in the character LM, %zu held-out bytes; ideal attention %.3f\n\n",
                 report["tokens"].get<std::size_t>(), report["ideal_perplexity"].get<double>());
-    std::printf("%-10s %8s %7s %11s %17s\n", "rp", "buckets", "rounds", "perplexity", "attended fraction");
+    std::printf("%-10s %8s %7s %7s %11s %17s  %s\n", "rp", "buckets", "rounds", "window", "perplexity",
+                "attended fraction", "design");
     for (const auto& row : report["grid"])
-        std::printf("%-10s %8d %7d %11.3f %17.3f\n", row["rp"].get<std::string>().c_str(), row["buckets"].get<int>(),
-                    row["rounds"].get<int>(), row["perplexity"].get<double>(), row["attended_fraction"].get<double>());
+        std::printf("%-10s %8d %7d %7d %11.3f %17.3f  %s\n", row["rp"].get<std::string>().c_str(),
+                    row["buckets"].get<int>(), row["rounds"].get<int>(), row["window"].get<int>(),
+                    row["perplexity"].get<double>(), row["attended_fraction"].get<double>(),
+                    row["design"].get<std::string>().c_str());
     if (report.contains("fine_tuning")) {
         const auto& ft = report["fine_tuning"];
         std::printf("\nAfter %d fine-tuning steps (ideal attention fine-tuned as many: %.3f)\n", ft["steps"].get<int>(),
                     ft["ideal_reference_perplexity"].get<double>());
         for (const auto& row : ft["settings"])
-            std::printf("%-10s %8d %7d %11.3f %17.3f  (%+.1f %%, before %.3f)\n", row["rp"].get<std::string>().c_str(),
-                        row["buckets"].get<int>(), row["rounds"].get<int>(), row["perplexity"].get<double>(),
+            std::printf("%-10s %8d %7d %7d %11.3f %17.3f  (%+.1f %%, before %.3f)  %s\n",
+                        row["rp"].get<std::string>().c_str(), row["buckets"].get<int>(), row["rounds"].get<int>(),
+                        row["window"].get<int>(), row["perplexity"].get<double>(),
                         row["attended_fraction"].get<double>(), 100 * row["excess_over_reference"].get<double>(),
-                        row["before_fine_tuning"].get<double>());
+                        row["before_fine_tuning"].get<double>(), row["design"].get<std::string>().c_str());
         std::printf("\nAcceptance: %s\n", report["acceptance"].dump().c_str());
     }
     if (report.contains("plot")) std::printf("Plot: %s\n", args.plot.c_str());

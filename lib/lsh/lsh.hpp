@@ -8,7 +8,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -34,8 +33,10 @@ public:
     virtual int dim() const = 0;
     virtual int buckets() const = 0;
     virtual int rounds() const = 0;
-    // x: [L, dim] -> [L, buckets/2]. Safe to call concurrently.
-    virtual Matrix project(ConstMatrixRef x, int round) const = 0;
+    // x: [L, dim] -> [L, buckets/2]. Safe to call concurrently. readStream tells apart reads a
+    // stochastic family must not correlate (e.g. the keys and the queries of one call); a
+    // deterministic family ignores it.
+    virtual Matrix project(ConstMatrixRef x, int round, std::uint64_t readStream = 0) const = 0;
 };
 
 // Ideal software RP, or any fixed matrices (memristor draws, measured maps): p = x R_r.
@@ -47,7 +48,7 @@ public:
     int dim() const override { return int(matrices_.front().rows()); }
     int buckets() const override { return 2 * int(matrices_.front().cols()); }
     int rounds() const override { return int(matrices_.size()); }
-    Matrix project(ConstMatrixRef x, int round) const override;
+    Matrix project(ConstMatrixRef x, int round, std::uint64_t readStream = 0) const override;
     const Matrix& matrix(int round) const { return matrices_.at(round); }
 
 private:
@@ -143,8 +144,10 @@ public:
     int dim() const override { return dim_; }
     int buckets() const override { return buckets_; }
     int rounds() const override { return int(arrays_.size()); }
-    // Each call is a new set of reads (fresh read noise), drawn from a seeded counter.
-    Matrix project(ConstMatrixRef x, int round) const override;
+    // The read noise of row i is drawn from a stream keyed by (array seed, round, readStream, i,
+    // the row's drive pattern), not by call order: the same inputs give the same reads whatever
+    // the thread count or the order of calls, different rows and inputs get independent noise.
+    Matrix project(ConstMatrixRef x, int round, std::uint64_t readStream = 0) const override;
     // Noiseless column currents [L, buckets/2], amperes, for tests and calibration.
     Eigen::MatrixXd columnCurrents(ConstMatrixRef x, int round) const;
     const Eigen::VectorXd& thresholds(int round) const { return arrays_.at(round).threshold_A; }
@@ -158,7 +161,6 @@ private:
     PassiveOptions options_;
     std::vector<Array> arrays_;
     std::uint64_t seed_;
-    mutable std::atomic<std::uint64_t> readCounter_{0};
 };
 
 // ---------------------------------------------------------------- by name
@@ -198,13 +200,17 @@ struct LshAttentionSettings {
     bool causal = true;          // keys at positions <= the query's
     bool excludeSelf = true;     // a token attends to itself only when it has no other target
     bool sameBucketOnly = true;  // inside the chunk window, only keys of the query's bucket
+    // The `window` most recent positions p - window < j <= p (self only when allowed) are always
+    // attended beside the buckets, as one more set in the combination; pairs the rounds find
+    // inside it are left to it, so each counts once. 0: LSH alone.
+    int window = 0;
 };
 
 // One head. The model is shared-QK: position j's bucket in round r is bucketsPerRound[r][j],
 // computed from its key, and a query is placed at its own position's bucket. q: [Tq, d] are the last
 // Tq of the Tk positions; k, v: [Tk, d], [Tk, dv]; out: [Tq, dv]. Scores are q.k / sqrt(d).
 // Time O(rounds * L * (log L + chunk * d)), extra memory O(rounds * L * dv).
-// pairsKey/pairsProb (optional, resized here): [Tq, rounds * 2 * chunk] of the final softmax.
+// pairsKey/pairsProb (optional, resized here): [Tq, rounds * 2 * chunk + window] of the final softmax.
 void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                          const std::vector<std::vector<int>>& bucketsPerRound, const LshAttentionSettings& settings,
                          MatrixRef out, Matrix* pairsKey = nullptr, Matrix* pairsProb = nullptr);
@@ -275,7 +281,9 @@ public:
                   MatrixRef dv) const override;
     // The family used at a site for head dimension dim (created on first use).
     const HashFamily& family(const nn::HeadSite& site, int dim) const;
-    std::vector<std::vector<int>> bucketsFor(const nn::HeadSite& site, ConstMatrixRef vectors) const;
+    // readStream: 0 for keys, 1 for queries (independent reads of a stochastic family).
+    std::vector<std::vector<int>> bucketsFor(const nn::HeadSite& site, ConstMatrixRef vectors,
+                                             std::uint64_t readStream = 0) const;
     const LshOptions& options() const { return options_; }
     // Counted over every forward call, whatever the thread count (integer sums, so the same calls
     // give the same numbers in any order).
@@ -424,9 +432,10 @@ nlohmann::json runScalingBenchmark(const ScalingOptions& options);
 // the loop (exact gradients over the selected pairs) for fineTuneSteps steps, against the same
 // model fine-tuned as many steps with ideal attention (the reference the 2 % target is measured on).
 struct LmLshSetting {
-    std::string rp = "gaussian";
+    std::string rp = "gaussian";  // or "none": the local window alone, the baseline LSH must beat
     int buckets = 4;
     int rounds = 2;
+    int window = -1;  // LshAttentionSettings::window; -1: the base's
 };
 
 struct LmLshReportOptions {
@@ -436,6 +445,8 @@ struct LmLshReportOptions {
     std::vector<std::string> projections{"gaussian", "memristor", "passive"};
     std::vector<int> rounds{1, 2, 4, 8};
     std::vector<int> buckets{2, 4, 8, 16};
+    // Local windows of the grid (LshAttentionSettings::window); 0 is LSH alone. -1: the base's.
+    std::vector<int> windows{-1};
     std::size_t evalTokens = 16384;
     int fineTuneSteps = 1000;  // 0: no fine-tuning
     std::vector<LmLshSetting> fineTune{{"gaussian", 4, 2}};

@@ -47,7 +47,9 @@ void checkInputs(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                  const std::vector<std::vector<int>>& bucketsPerRound,
                  const std::vector<std::vector<int>>& queryBucketsPerRound, const LshAttentionSettings& settings) {
     if (settings.chunk < 1) throw std::invalid_argument("lsh attention: chunk must be >= 1");
-    if (bucketsPerRound.empty()) throw std::invalid_argument("lsh attention: no hashing rounds");
+    if (settings.window < 0) throw std::invalid_argument("lsh attention: window must be >= 0");
+    if (bucketsPerRound.empty() && settings.window == 0)
+        throw std::invalid_argument("lsh attention: no hashing rounds and no local window");
     if (q.cols() != k.cols() || k.rows() != v.rows() || q.rows() > k.rows())
         throw std::invalid_argument("lsh attention: q, k, v shapes do not match");
     if (!settings.causal && q.rows() != k.rows())
@@ -175,6 +177,7 @@ void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
         if (settings.sameBucketOnly && placed[r].bucket[i] != bucketsPerRound[r][j]) return false;
         if (settings.causal && j > p) return false;
         if (settings.excludeSelf && j == p) return false;
+        if (j <= p && j > p - settings.window) return false;  // the local window's, counted there
         const int chunkOfQuery = placed[r].chunk[i], chunkOfKey = sorted[r].rankOf[j] / chunk;
         return chunkOfKey == chunkOfQuery || chunkOfKey == chunkOfQuery - 1;
     };
@@ -182,7 +185,7 @@ void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
     // Per-round outputs o_r and normalizers z_r = log sum exp over the round's set: O(rounds L dv).
     std::vector<Matrix> roundOutput(rounds, Matrix(tq, dv));
     std::vector<Eigen::VectorXf> roundNormalizer(rounds, Eigen::VectorXf::Constant(tq, minusInfinity));
-    const Eigen::Index maxEntries = Eigen::Index(rounds) * 2 * chunk;
+    const Eigen::Index maxEntries = Eigen::Index(rounds) * 2 * chunk + settings.window;
     std::vector<int> entryCount;
     if (pairsKey) {
         pairsKey->setConstant(tq, maxEntries, -1.0f);
@@ -247,6 +250,40 @@ void lshAttentionForward(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
             for (Eigen::Index row = 0; row < rows; ++row) roundOutput[r].row(order[begin + row]) = chunkOutput.row(row);
             begin = end;
         }
+    }
+    if (settings.window > 0) {
+        // The local window as one more set: its output and normalizer join the rounds'.
+        Matrix windowOutput = Matrix::Zero(tq, dv);
+        Eigen::VectorXf windowNormalizer = Eigen::VectorXf::Constant(tq, minusInfinity);
+        std::vector<float> logits(settings.window);
+        for (int i = 0; i < tq; ++i) {
+            const int p = offset + i, first = std::max(0, p - settings.window + 1);
+            float maxLogit = minusInfinity;
+            int count = 0;
+            for (int j = first; j <= p; ++j) {
+                if (settings.excludeSelf && j == p) continue;
+                const float logit = q.row(i).dot(k.row(j)) * scale;
+                logits[count++] = logit;
+                maxLogit = std::max(maxLogit, logit);
+                if (pairsKey) {
+                    (*pairsKey)(i, entryCount[i]) = float(j);
+                    (*pairsProb)(i, entryCount[i]++) = logit;
+                }
+                if (attendedKeys) chosen[i].push_back(j);
+            }
+            if (count == 0) continue;
+            float total = 0;
+            for (int e = 0, j = first; j <= p; ++j) {
+                if (settings.excludeSelf && j == p) continue;
+                const float w = std::exp(logits[e++] - maxLogit);
+                total += w;
+                windowOutput.row(i) += w * v.row(j);
+            }
+            windowOutput.row(i) /= total;
+            windowNormalizer(i) = maxLogit + std::log(total);
+        }
+        roundOutput.push_back(std::move(windowOutput));
+        roundNormalizer.push_back(std::move(windowNormalizer));
     }
     combineRounds(v, offset, roundOutput, roundNormalizer, out, pairsKey, pairsProb, entryCount);
     if (attendedKeys) {
@@ -328,9 +365,12 @@ Matrix lshAttentionReference(const Matrix& q, const Matrix& k, const Matrix& v,
                 const bool bucketOk = !settings.sameBucketOnly || b[j] == queryBucket;
                 const bool causalOk = !settings.causal || j <= p;
                 const bool selfOk = !settings.excludeSelf || j != p;
-                if (window && bucketOk && causalOk && selfOk) multiset.push_back(j);
+                const bool local = j <= p && j > p - settings.window;  // the window's, added once below
+                if (window && bucketOk && causalOk && selfOk && !local) multiset.push_back(j);
             }
         }
+        for (int j = std::max(0, p - settings.window + 1); j <= p && settings.window > 0; ++j)
+            if (!settings.excludeSelf || j != p) multiset.push_back(j);
         std::vector<int> chosen = multiset;
         std::sort(chosen.begin(), chosen.end());
         chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
@@ -369,6 +409,9 @@ struct LshAttention::Cache {
 
 LshAttention::LshAttention(LshOptions options) : options_(std::move(options)), cache_(std::make_unique<Cache>()) {
     if (options_.attention.chunk < 1) throw std::invalid_argument("lsh backend: chunk must be >= 1");
+    if (options_.attention.window < 0) throw std::invalid_argument("lsh backend: window must be >= 0");
+    if (options_.projection.kind == "none" && options_.attention.window == 0)
+        throw std::invalid_argument("lsh backend: projection 'none' (the local window alone) needs a window > 0");
 }
 
 LshAttention::~LshAttention() = default;
@@ -386,10 +429,12 @@ const HashFamily& LshAttention::family(const nn::HeadSite& site, int dim) const 
     return *slot;
 }
 
-std::vector<std::vector<int>> LshAttention::bucketsFor(const nn::HeadSite& site, ConstMatrixRef vectors) const {
+std::vector<std::vector<int>> LshAttention::bucketsFor(const nn::HeadSite& site, ConstMatrixRef vectors,
+                                                       std::uint64_t readStream) const {
+    if (options_.projection.kind == "none") return {};  // the local window alone
     const HashFamily& hashes = family(site, int(vectors.cols()));
     std::vector<std::vector<int>> buckets;
-    for (int r = 0; r < hashes.rounds(); ++r) buckets.push_back(hashBuckets(hashes.project(vectors, r)));
+    for (int r = 0; r < hashes.rounds(); ++r) buckets.push_back(hashBuckets(hashes.project(vectors, r, readStream)));
     return buckets;
 }
 
@@ -397,7 +442,7 @@ void LshAttention::forward(const nn::HeadSite& site, ConstMatrixRef q, ConstMatr
                            MatrixRef out, nn::AttentionTape* tape) const {
     const auto keyBuckets = bucketsFor(site, k);
     const auto queryBuckets =
-        options_.queries == QueryHashing::Separate ? bucketsFor(site, q) : std::vector<std::vector<int>>{};
+        options_.queries == QueryHashing::Separate ? bucketsFor(site, q, 1) : std::vector<std::vector<int>>{};
     std::vector<int> attended;
     lshAttentionForward(q, k, v, keyBuckets, queryBuckets, options_.attention, out, tape ? &tape->buffer(0) : nullptr,
                         tape ? &tape->buffer(1) : nullptr, &attended);
@@ -456,6 +501,7 @@ void registerLshBackend(const LshOptions& options) {
         " buckets, " + std::to_string(options.projection.rounds) + " rounds, chunk " + std::to_string(s.chunk) + ", " +
         (s.combination == RoundCombination::Union ? "union of rounds" : "log-sum-exp over rounds") + ", self " +
         (s.excludeSelf ? "excluded" : "allowed") + ", " +
+        (s.window > 0 ? "local window " + std::to_string(s.window) + ", " : std::string()) +
         (options.queries == QueryHashing::Separate ? "queries hashed with the keys" : "shared QK") + ")";
     nn::registerAttentionBackend("lsh", description, [options] { return std::make_unique<LshAttention>(options); });
 }

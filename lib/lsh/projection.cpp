@@ -37,7 +37,7 @@ LinearHashFamily::LinearHashFamily(std::string kind, std::vector<Matrix> matrice
             throw std::invalid_argument("hash family: projection matrices differ in shape or are empty");
 }
 
-Matrix LinearHashFamily::project(ConstMatrixRef x, int round) const {
+Matrix LinearHashFamily::project(ConstMatrixRef x, int round, std::uint64_t) const {
     const Matrix& r = matrices_.at(round);
     if (x.cols() != r.rows())
         throw std::invalid_argument("hash family '" + kind_ + "': input has " + std::to_string(x.cols()) +
@@ -256,20 +256,28 @@ Eigen::MatrixXd PassiveHashFamily::columnCurrents(ConstMatrixRef x, int round) c
     return volts * array.A1 + volts.array().cube().matrix() * array.A3;  // [L, b/2]
 }
 
-Matrix PassiveHashFamily::project(ConstMatrixRef x, int round) const {
+Matrix PassiveHashFamily::project(ConstMatrixRef x, int round, std::uint64_t readStream) const {
     const Eigen::MatrixXd currents = columnCurrents(x, round);
     const Array& array = arrays_.at(round);
-    nn::Rng rng(streamSeed(seed_, 5, readCounter_.fetch_add(1, std::memory_order_relaxed)));
     Matrix p(currents.rows(), currents.cols());
-    for (Eigen::Index i = 0; i < currents.rows(); ++i)
+    for (Eigen::Index i = 0; i < currents.rows(); ++i) {
+        // The row's binary drive pattern (FNV-1a over its bits) joins the key, so different inputs
+        // at the same row are different reads; the key never depends on what ran before.
+        std::uint64_t pattern = 0xCBF29CE484222325ull;
+        for (Eigen::Index j = 0; j < x.cols(); ++j)
+            pattern = (pattern ^ std::uint64_t(x(i, j) > options_.inputThreshold)) * 0x100000001B3ull;
+        const std::uint64_t read = streamSeed(streamSeed(seed_, 5, std::uint64_t(round)), 6 + readStream,
+                                              std::uint64_t(i) ^ (pattern * 0xC2B2AE3D27D4EB4Full));
+        nn::Rng rng(read);
         for (Eigen::Index c = 0; c < currents.cols(); ++c) {
             int ones = 0;
-            for (int read = 0; read < options_.readsPerHash; ++read) {
+            for (int r = 0; r < options_.readsPerHash; ++r) {
                 const double current = currents(i, c) * (1 + options_.readNoiseRelative * rng.normal());
                 ones += current > array.threshold_A(c);
             }
             p(i, c) = static_cast<float>(double(ones) / options_.readsPerHash - 0.5);
         }
+    }
     return p;
 }
 

@@ -2,11 +2,13 @@
 // (many buckets and rounds), and its backward against finite differences.
 #include "lsh/lsh.hpp"
 #include "nn/ideal_attention.hpp"
+#include "nn/nn.hpp"
 #include "nn/random.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 using imc::lsh::LshAttentionSettings;
@@ -284,4 +286,148 @@ TEST_CASE("the lsh backend hashes queries with the keys' family and counts the a
     CHECK(stats.meanAttendedFraction < 1.0);
     lsh.resetStatistics();
     CHECK(lsh.statistics().queries == 0);
+}
+
+TEST_CASE("local window: the kernel against the pairwise reference and a sliding-window softmax", "[lsh][attention][window]") {
+    const int length = 31, dim = 5;
+    const Matrix q = randomMatrix(length, dim, 71), k = randomMatrix(length, dim, 72), v = randomMatrix(length, dim, 73);
+    SECTION("with buckets: equals the reference, the attended count covers the window") {
+        for (int window : {1, 4, 11})
+            for (int rounds : {0, 1, 3})
+                for (bool excludeSelf : {false, true})
+                    for (auto combination : {RoundCombination::LogSumExp, RoundCombination::Union})
+                        for (int queries : {length, 6}) {
+                            LshAttentionSettings settings;
+                            settings.chunk = 5;
+                            settings.window = window;
+                            settings.excludeSelf = excludeSelf;
+                            settings.combination = combination;
+                            const auto keyBuckets = randomBuckets(rounds, length, 4, 300 + rounds + window);
+                            const auto queryBuckets = randomBuckets(rounds, queries, 4, 400 + rounds + window);
+                            const Matrix qs = q.bottomRows(queries);
+                            Matrix out(queries, dim);
+                            std::vector<int> attended, expected;
+                            imc::lsh::lshAttentionForward(qs, k, v, keyBuckets, queryBuckets, settings, out, nullptr,
+                                                          nullptr, &attended);
+                            const Matrix reference = imc::lsh::lshAttentionReference(qs, k, v, keyBuckets, queryBuckets,
+                                                                                     settings, &expected);
+                            INFO("window " << window << " rounds " << rounds << " self excluded " << excludeSelf
+                                           << " queries " << queries);
+                            CHECK((out - reference).cwiseAbs().maxCoeff() < 1e-5f);
+                            CHECK(attended == expected);
+                            for (int i = 0; i < queries; ++i) {
+                                const int p = length - queries + i;
+                                const int local = std::min(window, p + 1) - (excludeSelf && window > 0 ? 1 : 0);
+                                CHECK(attended[i] >= std::max(local, 1));
+                            }
+                        }
+    }
+    SECTION("no key shares a query's bucket: exactly the sliding-window softmax, written out here") {
+        const int window = 6;
+        const std::vector<std::vector<int>> keyBuckets(2, std::vector<int>(length, 0));
+        const std::vector<std::vector<int>> queryBuckets(2, std::vector<int>(length, 1));
+        LshAttentionSettings settings;
+        settings.chunk = 8;
+        settings.window = window;
+        settings.excludeSelf = false;
+        Matrix out(length, dim);
+        std::vector<int> attended;
+        imc::lsh::lshAttentionForward(q, k, v, keyBuckets, queryBuckets, settings, out, nullptr, nullptr, &attended);
+        const double scale = 1 / std::sqrt(double(dim));
+        for (int i = 0; i < length; ++i) {
+            const int first = std::max(0, i - window + 1);
+            std::vector<double> w;
+            double maxScore = -INFINITY, total = 0;
+            for (int j = first; j <= i; ++j)
+                w.push_back(q.row(i).cast<double>().dot(k.row(j).cast<double>()) * scale), maxScore = std::max(maxScore, w.back());
+            for (auto& x : w) total += (x = std::exp(x - maxScore));
+            for (int c = 0; c < dim; ++c) {
+                double acc = 0;
+                for (int j = first; j <= i; ++j) acc += w[j - first] * v(j, c);
+                CHECK_THAT(out(i, c), Catch::Matchers::WithinAbs(acc / total, 1e-5));
+            }
+            CHECK(attended[i] == i - first + 1);
+        }
+        // A window as long as the sequence is the ideal causal softmax, with or without buckets.
+        settings.window = length;
+        imc::lsh::lshAttentionForward(q, k, v, randomBuckets(2, length, 4, 77), randomBuckets(2, length, 4, 78),
+                                      settings, out);
+        CHECK((out - imc::nn::idealAttentionReference(q, k, v)).cwiseAbs().maxCoeff() < 1e-5f);
+    }
+}
+
+TEST_CASE("local window: backward is the exact gradient over the window and the buckets", "[lsh][attention][gradient][window]") {
+    const int length = 16, dim = 4;
+    Matrix q = randomMatrix(length, dim, 81), k = randomMatrix(length, dim, 82), v = randomMatrix(length, dim, 83);
+    const Matrix weights = randomMatrix(length, dim, 84);
+    const auto keyBuckets = randomBuckets(2, length, 4, 85), queryBuckets = randomBuckets(2, length, 4, 86);
+    LshAttentionSettings settings;
+    settings.chunk = 4;
+    settings.window = 3;
+    settings.excludeSelf = false;
+    const auto run = [&](Matrix* keys, Matrix* probs) {
+        Matrix out(length, dim);
+        imc::lsh::lshAttentionForward(q, k, v, keyBuckets, queryBuckets, settings, out, keys, probs);
+        return out;
+    };
+    Matrix keys, probs;
+    run(&keys, &probs);
+    Matrix dq(length, dim), dk(length, dim), dv(length, dim);
+    imc::lsh::lshAttentionBackward(q, k, v, weights, keys, probs, dq, dk, dv);
+    const auto loss = [&] { return double((run(nullptr, nullptr).array() * weights.array()).sum()); };
+    const float step = 1e-2f;
+    for (auto [tensor, gradient] : {std::pair{&q, &dq}, std::pair{&k, &dk}, std::pair{&v, &dv}})
+        for (Eigen::Index index : {2, 19, 37, 58}) {
+            float& x = tensor->data()[index];
+            const float saved = x;
+            x = saved + step;
+            const double up = loss();
+            x = saved - step;
+            const double down = loss();
+            x = saved;
+            CHECK_THAT(gradient->data()[index], Catch::Matchers::WithinAbs((up - down) / (2 * step), 2e-3));
+        }
+}
+
+TEST_CASE("passive RP in a transformer: the same seed gives the same logits for any thread count and call order",
+          "[lsh][passive][determinism]") {
+    imc::nn::Config config;
+    config.vocabSize = 32, config.context = 24, config.layers = 2, config.heads = 2, config.dModel = 32, config.headDim = 16;
+    imc::nn::Model model{config, imc::nn::Weights::initialized(config, 5), {}};
+    imc::lsh::LshOptions options;
+    options.projection.kind = "passive";
+    options.projection.buckets = 4;
+    options.projection.rounds = 2;
+    options.attention.chunk = 8;
+    options.projection.seed = 3;
+    options = imc::lsh::resolvedLshOptions(options);
+    imc::nn::Rng rng(6);
+    std::vector<int> a(4 * 24), b(4 * 24);
+    for (auto& t : a) t = int(rng.below(32));
+    for (auto& t : b) t = int(rng.below(32));
+    const auto logits = [&](const imc::lsh::LshAttention& backend, const std::vector<int>& tokens) {
+        imc::nn::Transformer net(model, backend);
+        return Matrix(net.forward(tokens, 4, 24));
+    };
+    const int saved = imc::nn::threadCount();
+    imc::nn::setThreadCount(1);
+    const imc::lsh::LshAttention one(options);
+    const Matrix aOne = logits(one, a), bOne = logits(one, b);
+    imc::nn::setThreadCount(2);
+    const imc::lsh::LshAttention two(options);
+    const Matrix bTwo = logits(two, b), aTwo = logits(two, a);  // the other order
+    imc::nn::setThreadCount(saved);
+    CHECK(aOne == aTwo);
+    CHECK(bOne == bTwo);
+    CHECK(one.statistics().attendedKeys == two.statistics().attendedKeys);
+    // The noise is real: another seed hashes differently and changes the logits.
+    options.projection.seed = 4;
+    const imc::lsh::LshAttention other(options);
+    CHECK(logits(other, a) != aOne);
+    // And reads of the same array are not frozen: the same row read with another drive pattern
+    // or as another stream gets other noise, visible as a spread of the projection.
+    const imc::lsh::PassiveHashFamily family(16, 4, 1, options.projection.passive.value(), 9);
+    const Matrix x = randomMatrix(200, 16, 10);
+    CHECK(family.project(x, 0, 0) == family.project(x, 0, 0));
+    CHECK(family.project(x, 0, 0) != family.project(x, 0, 1));
 }
