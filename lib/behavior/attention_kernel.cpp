@@ -184,21 +184,40 @@ bool packable(const ArraySetup& a, const GainCellModel& model, const AttentionOp
 bool packRow(const float* quantized, const float* cells, const UniformQuantizer& quantizer, long D, int powers,
              long width, std::uint8_t* level, float* table) {
     const FloatQuantizer q(quantizer);
-    int index[64];      // packable(): D <= 64
-    float local[3 * 16] = {};  // powers <= 3, width <= 16
-    for (long d = 0; d < D; ++d)
+    int first[16];  // a cell of each level, -1 when none
+    std::fill_n(first, 16, -1);
+    for (long d = 0; d < D; ++d) {
         // The input sits on a level, so the rounding cannot go to a neighbour.
-        index[d] = std::clamp(static_cast<int>((quantized[d] - q.lo) * q.inv_step + 0.5f), 0, quantizer.levels - 1);
+        const int index =
+            std::clamp(static_cast<int>((quantized[d] - q.lo) * q.inv_step + 0.5f), 0, quantizer.levels - 1);
+        level[d] = static_cast<std::uint8_t>(index);
+        if (first[index] < 0) first[index] = static_cast<int>(d);
+    }
     for (int i = 0; i < powers; ++i)
-        for (long d = 0; d < D; ++d) local[i * width + index[d]] = cells[i * D + d];
+        for (long l = 0; l < width; ++l) table[i * width + l] = first[l] < 0 ? 0.0f : cells[i * D + first[l]];
+    // Every cell must be its level's value, bit for bit.
+#if IMC_PACKED_KERNELS
+    __mmask16 differ = 0;
+    for (int i = 0; i < powers; ++i) {
+        const __m512 t = width == 16 ? _mm512_loadu_ps(table + i * width)
+                                     : _mm512_maskz_loadu_ps(__mmask16(0x00ff), table + i * width);
+        for (long j = 0; j < D; j += 16) {
+            const __m512i index = _mm512_maskz_cvtepu8_epi32(
+                __mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(level + j)));
+            const __m512 looked_up = _mm512_maskz_permutexvar_ps(__mmask16(0xffff), index, t);
+            differ |= _mm512_cmpneq_epi32_mask(_mm512_castps_si512(looked_up),
+                                               _mm512_castps_si512(_mm512_loadu_ps(cells + i * D + j)));
+        }
+    }
+    return differ == 0;
+#else
     std::uint32_t difference = 0;
     for (int i = 0; i < powers; ++i)
         for (long d = 0; d < D; ++d)
-            difference |= std::bit_cast<std::uint32_t>(local[i * width + index[d]]) ^
+            difference |= std::bit_cast<std::uint32_t>(table[i * width + level[d]]) ^
                           std::bit_cast<std::uint32_t>(cells[i * D + d]);
-    for (long d = 0; d < D; ++d) level[d] = static_cast<std::uint8_t>(index[d]);
-    std::copy_n(local, powers * width, table);
     return difference == 0;
+#endif
 }
 
 // Room for `needed` rows, doubling so that a decode step rarely reallocates.
