@@ -7,22 +7,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace {
 
 struct BenchArgs {
     std::vector<int> lengths{64, 128, 256, 512, 1024};
+    std::vector<std::string> backends;  // empty: every registered backend
     int headDim = 64;
     imc::cli::AttentionCli backend;  // fits, window, variability of the gain-cell backends; lsh settings
     double seconds = 0.25;  // per measurement
+    bool forwardDecode = false;  // decode through forward() (the comparing path) instead of decode()
     bool json = false;
 };
 
-using Clock = std::chrono::steady_clock;
+// The calling thread's CPU time: other work on a shared machine does not count against a backend.
+double threadSeconds() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return double(now.tv_sec) + 1e-9 * double(now.tv_nsec);
+}
 
 imc::nn::Matrix randomMatrix(int rows, int cols, unsigned seed) {
     imc::nn::Rng rng(seed);
@@ -35,13 +44,13 @@ imc::nn::Matrix randomMatrix(int rows, int cols, unsigned seed) {
 template <typename Pass>
 double tokensPerSecond(double seconds, int tokensPerPass, Pass&& pass) {
     pass();  // warm-up: buffers, caches
-    const auto start = Clock::now();
+    const double start = threadSeconds();
     long passes = 0;
     double elapsed = 0;
     do {
         pass();
         ++passes;
-        elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        elapsed = threadSeconds() - start;
     } while (elapsed < seconds);
     return double(passes) * tokensPerPass / elapsed;
 }
@@ -58,17 +67,22 @@ Measurement measure(const imc::nn::AttentionBackend& backend, int length, const 
     Measurement m;
     // Prefill: the whole causal sequence in one call.
     m.prefill = tokensPerSecond(args.seconds, length, [&] { backend.forward(site, q, k, v, out, nullptr); });
-    // Decode: one query per call against a growing key/value prefix, as with a KV cache. Passes
-    // alternate between two sequences: a backend that keeps its stored keys between calls must
-    // then write every row once per pass, as in real decoding, instead of finding them all stored.
+    // Decode: one query per call against a growing key/value prefix, through the append-only call
+    // a KV cache makes (AttentionBackend::decode), with a new cache per pass: every row is written
+    // once per pass, as in real decoding. Passes alternate between two sequences as well.
     const auto k2 = randomMatrix(length, d, 4), v2 = randomMatrix(length, d, 5);
     long pass = 0;
     m.decode = tokensPerSecond(args.seconds, length, [&] {
         const auto& keys = pass % 2 == 0 ? k : k2;
         const auto& values = pass % 2 == 0 ? v : v2;
         ++pass;
-        for (int t = 0; t < length; ++t)
-            backend.forward(site, q.row(t), keys.topRows(t + 1), values.topRows(t + 1), out.row(t), nullptr);
+        const auto cache = args.forwardDecode ? nullptr : backend.makeCache(site);
+        for (int t = 0; t < length; ++t) {
+            if (args.forwardDecode)
+                backend.forward(site, q.row(t), keys.topRows(t + 1), values.topRows(t + 1), out.row(t), nullptr);
+            else
+                backend.decode(site, q.row(t), keys.topRows(t + 1), values.topRows(t + 1), out.row(t), cache.get());
+        }
     });
     return m;
 }
@@ -76,7 +90,11 @@ Measurement measure(const imc::nn::AttentionBackend& backend, int length, const 
 void run(const BenchArgs& args) {
     // The paper's network depth for the decay per step (Delta_t = L delta_t, L = 12).
     const auto options = imc::cli::registerAttentionBackends(args.backend, 12, 1);
-    const auto names = imc::nn::attentionBackendNames();
+    auto names = imc::nn::attentionBackendNames();
+    if (!args.backends.empty()) {
+        for (const auto& name : args.backends) imc::nn::makeAttentionBackend(name);  // throws listing the known names
+        names = args.backends;
+    }
     auto ideal = imc::nn::makeAttentionBackend("ideal");
     nlohmann::json results = nlohmann::json::array();
     if (!args.json) std::printf("%-16s %7s %14s %14s %9s %9s\n", "backend", "context", "prefill tok/s", "decode tok/s",
@@ -100,7 +118,8 @@ void run(const BenchArgs& args) {
         }
     }
     if (args.json)
-        std::printf("%s\n", nlohmann::json{{"reference", "ideal"}, {"unit", "tokens per second, one head, one thread"},
+        std::printf("%s\n", nlohmann::json{{"reference", "ideal"}, {"unit", "tokens per second of thread CPU time, one head, one thread"},
+                                           {"decode_call", args.forwardDecode ? "forward" : "decode"},
                                            {"gaincell_window", options.gaincell.windowTokens},
                                            {"gaincell_variability", options.gaincell.variability},
                                            {"lsh", imc::lsh::describe(options.lsh)},
@@ -113,8 +132,11 @@ const imc::cli::CommandRegistration registration{
     "bench attention", "Throughput of each attention backend against the ideal one", [](CLI::App& app) {
         auto args = std::make_shared<BenchArgs>();
         app.add_option("--lengths", args->lengths, "Context lengths")->capture_default_str();
+        app.add_option("--backends", args->backends, "Backends to measure (default: all; ideal is always the reference)");
         app.add_option("--head-dim", args->headDim, "Head dimension")->capture_default_str();
-        app.add_option("--seconds", args->seconds, "Time per measurement")->capture_default_str();
+        app.add_option("--seconds", args->seconds, "CPU time per measurement")->capture_default_str();
+        app.add_flag("--forward-decode", args->forwardDecode,
+                     "Decode through forward(), which compares the rows held, instead of the append-only decode()");
         imc::cli::addAttentionOptions(app, args->backend);
         app.add_flag("--json", args->json, "Print one JSON object");
         app.callback([args] { run(*args); });

@@ -243,6 +243,9 @@ private:
     friend void gainCellAttentionForward(const GainCellModel&, const AttentionOptions&, const Variability&,
                                          HeadIndex, ConstMatrixRef, ConstMatrixRef, ConstMatrixRef, MatrixRef,
                                          StoredArrays&);
+    friend void gainCellAttentionAppend(const GainCellModel&, const AttentionOptions&, const Variability&,
+                                        HeadIndex, ConstMatrixRef, ConstMatrixRef, ConstMatrixRef, MatrixRef,
+                                        StoredArrays&);
     struct Held;
     std::unique_ptr<Held> held_;
 };
@@ -251,6 +254,16 @@ private:
 void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions& options,
                               const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
                               ConstMatrixRef v, MatrixRef out, StoredArrays& stored);
+
+// gainCellAttentionForward for a caller that only appends (a KV cache knows which rows are new):
+// rows [0, rows held) of k and v are taken to be those `stored` saw in its earlier calls (not
+// compared) and only the rows after them are written, so a decode step costs its own row plus the
+// reads. Same results as gainCellAttentionForward, bit for bit. A `stored` used by the comparing
+// overload above may continue here; the other way round starts it over. Throws
+// std::invalid_argument when k has fewer rows than are held (that is not an append).
+void gainCellAttentionAppend(const GainCellModel& model, const AttentionOptions& options,
+                             const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
+                             ConstMatrixRef v, MatrixRef out, StoredArrays& stored);
 
 // The same computation with plain loops in double precision, for tests and as the specification.
 Eigen::MatrixXd gainCellAttentionReference(const GainCellModel& model, const AttentionOptions& options,

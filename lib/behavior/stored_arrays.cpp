@@ -23,4 +23,11 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
     detail::gainCellAttentionForward(model, options, variability, head, q, k, v, out, stored.held_->cache);
 }
 
+void gainCellAttentionAppend(const GainCellModel& model, const AttentionOptions& options,
+                             const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
+                             ConstMatrixRef v, MatrixRef out, StoredArrays& stored) {
+    if (!stored.held_) stored.held_ = std::make_unique<StoredArrays::Held>();
+    detail::gainCellAttentionAppend(model, options, variability, head, q, k, v, out, stored.held_->cache);
+}
+
 }  // namespace imc::behavior

@@ -361,6 +361,15 @@ void ScaledAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMatri
     out = (out.array() * s.out.a + s.out.b).matrix();
 }
 
+void ScaledAttention::decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                             MatrixRef out, AttentionCache* cache) const {
+    const HeadScalars& s = at(site);
+    const Matrix qs = (q.array() * s.q.a + s.q.b).matrix(), ks = (k.array() * s.k.a + s.k.b).matrix(),
+                 vs = (v.array() * s.v.a + s.v.b).matrix();
+    inner_.decode(site, qs, ks, vs, out, cache);
+    out = (out.array() * s.out.a + s.out.b).matrix();
+}
+
 void ScaledAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                                ConstMatrixRef dout, const AttentionTape& tape, MatrixRef dq, MatrixRef dk,
                                MatrixRef dv) const {

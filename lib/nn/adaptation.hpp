@@ -142,6 +142,10 @@ public:
     std::string name() const override { return inner_.name(); }
     void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
                  AttentionTape* tape) const override;
+    // The inner backend's cache and append-only step (the scalars are fixed, so scaled rows stay put).
+    std::unique_ptr<AttentionCache> makeCache(const HeadSite& site) const override { return inner_.makeCache(site); }
+    void decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
+                AttentionCache* cache) const override;
     void backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout,
                   const AttentionTape& tape, MatrixRef dq, MatrixRef dk, MatrixRef dv) const override;
 

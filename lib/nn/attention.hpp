@@ -46,6 +46,14 @@ struct AttentionTape {
     }
 };
 
+// What a backend keeps of one head of one sequence between decode steps (for the gain-cell
+// backends, the keys and values as written into the arrays). Made by the backend's makeCache(),
+// owned by the caller's KV cache: one per (layer, head) and sequence, one caller at a time.
+class AttentionCache {
+public:
+    virtual ~AttentionCache() = default;
+};
+
 class AttentionBackend {
 public:
     virtual ~AttentionBackend() = default;
@@ -58,6 +66,24 @@ public:
     // If tape is non-null, stores what backward() needs. Must be safe to call concurrently.
     virtual void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                          MatrixRef out, AttentionTape* tape) const = 0;
+
+    // A cache for decode() at `site`, empty for a new sequence; nullptr when the backend keeps
+    // nothing between steps.
+    virtual std::unique_ptr<AttentionCache> makeCache(const HeadSite& site) const {
+        (void)site;
+        return nullptr;
+    }
+
+    // A step that only appends, for callers whose KV cache knows it: q, k, v and out as in forward()
+    // (tape-less), where rows of k and v that earlier decode() calls with this `cache` saw are
+    // unchanged and the rest are new. The backend prepares the new rows only, without comparing
+    // the old ones. Results equal forward()'s bit for bit. cache: from makeCache(site), or nullptr
+    // (then this is forward()). The default calls forward().
+    virtual void decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
+                        AttentionCache* cache) const {
+        (void)cache;
+        forward(site, q, k, v, out, nullptr);
+    }
 
     // Gradients of the same call given dout: [Tq, head_dim]; overwrites dq, dk, dv.
     // Backends that are not differentiable may return a straight-through estimate.

@@ -103,6 +103,27 @@ void GainCellAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMat
     behavior::gainCellAttentionForward(*model_, array_, variabilityFor(site), head, q, k, v, out);
 }
 
+namespace {
+
+struct GainCellCache final : AttentionCache {
+    behavior::StoredArrays stored;
+};
+
+}  // namespace
+
+std::unique_ptr<AttentionCache> GainCellAttention::makeCache(const HeadSite&) const {
+    return std::make_unique<GainCellCache>();
+}
+
+void GainCellAttention::decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                               MatrixRef out, AttentionCache* cache) const {
+    if (!cache) return forward(site, q, k, v, out, nullptr);
+    auto* own = dynamic_cast<GainCellCache*>(cache);
+    if (!own) throw std::invalid_argument(name() + " attention: decode() was given a cache another backend made");
+    behavior::gainCellAttentionAppend(*model_, array_, variabilityFor(site), {site.layer, site.head}, q, k, v, out,
+                                      own->stored);
+}
+
 void GainCellAttention::backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                                  ConstMatrixRef dout, const AttentionTape&, MatrixRef dq, MatrixRef dk,
                                  MatrixRef dv) const {

@@ -49,6 +49,12 @@ public:
     // so threads and call order do not matter.
     void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
                  AttentionTape* tape) const override;
+    // The caller's cache holds the head's arrays (behavior::StoredArrays): a step writes its new
+    // rows only, with no comparison and no lock, and reads packed rows where the setup allows.
+    std::unique_ptr<AttentionCache> makeCache(const HeadSite& site) const override;
+    // Throws std::invalid_argument when `cache` was made by another kind of backend.
+    void decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
+                AttentionCache* cache) const override;
     // Straight-through: quantizers are the identity. The linear model gets its exact gradient
     // otherwise. The nonlinear model gets the gradient of its linearization (gain D_1, offset
     // K_offset, same window, decay, clamps and tiles) at the same inputs: the polynomial's D_0,

@@ -306,6 +306,10 @@ struct Decoder::State {
     std::vector<HeadScalars> scalars;  // [layers * heads]
     int position = 0;
     std::vector<Matrix> keys, values;  // per layer [context, C]
+    // The backend's per-(layer, head) caches of this sequence: a step only appends to keys and
+    // values, so the backend prepares its new rows only.
+    std::vector<std::unique_ptr<AttentionCache>> caches;
+    std::vector<HeadScalars> cachedScalars;  // the scalars each cache's rows were scaled with
     // One-token activations, all [1, *].
     Matrix x, ln, qkv, attn, projected, fc, fcGelu, logits;
     ops::Vector mean, rstd;
@@ -317,7 +321,20 @@ struct Decoder::State {
           linear(lin),
           scalars(static_cast<std::size_t>(m.config.layers) * m.config.heads),
           keys(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)),
-          values(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)) {}
+          values(m.config.layers, Matrix::Zero(m.config.context, m.config.dModel)) {
+        newCaches();
+    }
+
+    void newCaches() {
+        const int heads = model.config.heads;
+        caches.resize(static_cast<std::size_t>(model.config.layers) * heads);
+        cachedScalars = scalars;
+        for (int l = 0; l < model.config.layers; ++l)
+            for (int h = 0; h < heads; ++h) caches[static_cast<std::size_t>(l) * heads + h] = backend.makeCache({l, h});
+    }
+
+    static bool same(const AffineScalar& a, const AffineScalar& b) { return a.a == b.a && a.b == b.b; }
+    static bool sameRows(const HeadScalars& a, const HeadScalars& b) { return same(a.k, b.k) && same(a.v, b.v); }
 
     void attend(int layer) {
         const int heads = model.config.heads, d = model.config.headDim, c = model.config.dModel;
@@ -330,12 +347,20 @@ struct Decoder::State {
             auto out = attn.block(0, h * d, 1, d);                        // [1, d]
             const HeadScalars& s = scalars[static_cast<std::size_t>(layer) * heads + h];
             const HeadSite site{layer, h};
+            const std::size_t index = static_cast<std::size_t>(layer) * heads + h;
+            // Scalars changed mid-sequence rescale every key: a fresh cache takes the prefix anew.
+            if (!sameRows(cachedScalars[index], s)) {
+                caches[index] = backend.makeCache(site);
+                cachedScalars[index] = s;
+            }
+            AttentionCache* cache = caches[index].get();
             if (s.isIdentity()) {
-                backend.forward(site, q, k, v, out, nullptr);
+                backend.decode(site, q, k, v, out, cache);
                 continue;
             }
+            // The scaled rows are recomputed each step but equal the last step's: still an append.
             auto affine = [](const auto& m, const AffineScalar& a) -> Matrix { return ((m.array() * a.a) + a.b).matrix(); };
-            backend.forward(site, affine(q, s.q), affine(k, s.k), affine(v, s.v), out, nullptr);
+            backend.decode(site, affine(q, s.q), affine(k, s.k), affine(v, s.v), out, cache);
             out = ((out.array() * s.out.a) + s.out.b).matrix();
         }
     }
@@ -383,7 +408,10 @@ HeadScalars& Decoder::headScalars(int layer, int head) {
 
 void Decoder::setHeadScalars(std::span<const HeadScalars> scalars) { assignScalars(state_->scalars, scalars); }
 
-void Decoder::reset() { state_->position = 0; }
+void Decoder::reset() {
+    state_->position = 0;
+    state_->newCaches();
+}
 
 int Decoder::position() const { return state_->position; }
 

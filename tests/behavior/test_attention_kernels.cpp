@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 #include <time.h>
 
@@ -363,6 +364,143 @@ TEST_CASE("A key/value cache gives the results of calls without it and writes ea
             gainCellAttentionForward(model, o, var, {0, 0}, q.row(120), k2.topRows(121), v2.topRows(121), expected);
             CHECK(out == expected);
         }
+}
+
+TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows or not", "[behavior][cache][append]") {
+    FitsSpec spec;
+    spec.tau_s = 1e-4;
+    spec.array.step_latency_s = 1e-7;
+    spec.poly = cubicPolynomial();
+    spec.pulse_S_sat = 30.0;
+    spec.readout_S_sat = 6.0;
+    spec.poly_spread = {{"coefficient_std", {{"C_1_0", 0.05}, {"K_offset", 0.01}}},
+                        {"readout_noise", {{"levels", {0.0, 0.45, 0.9}}, {"std", {0.01, 0.03, 0.02}}}}};
+    spec.pulse_spread = {{"coefficient_std", {{"S_sat", 0.5}}}};
+    const GainCellModel model = GainCellModel::load(writeFits("append", spec));
+    FitsSpec wide = spec;  // 16 levels: the packed tables fill a whole register
+    wide.array.K_levels = 16;
+    wide.array.V_levels = 12;
+    const GainCellModel wide_model = GainCellModel::load(writeFits("append-wide", wide));
+    const long T = 150;
+    const HeadIndex head{1, 3};
+
+    struct Case {
+        const char* what;
+        const GainCellModel* model;
+        ArrayModel kind;
+        long window, D;
+        bool variability, readout_noise;
+        bool packed;  // whether the append cache should read packed rows
+    };
+    const Case cases[] = {
+        {"nonlinear, mean model", &model, ArrayModel::Nonlinear, 0, 64, false, false, true},
+        {"nonlinear, device-to-device variability", &model, ArrayModel::Nonlinear, 0, 64, true, false, true},
+        {"nonlinear, variability and readout noise (float rows)", &model, ArrayModel::Nonlinear, 0, 64, true, true,
+         false},
+        {"nonlinear, wrapping window, variability", &model, ArrayModel::Nonlinear, 64, 32, true, false, true},
+        {"nonlinear, 16 levels, D 48", &wide_model, ArrayModel::Nonlinear, 0, 48, false, false, true},
+        {"nonlinear, D 24 (float rows)", &model, ArrayModel::Nonlinear, 0, 24, false, false, false},
+        {"linear, mean model", &model, ArrayModel::Linear, 0, 64, false, false, true},
+        {"linear, variability", &model, ArrayModel::Linear, 0, 64, true, false, true},
+        {"linear, wrapping window, 16 levels, D 32", &wide_model, ArrayModel::Linear, 64, 32, true, false, true},
+        {"linear, D 16 (float rows: Eigen's small-product path)", &model, ArrayModel::Linear, 0, 16, false, false,
+         false},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what);
+        AttentionOptions o;
+        o.model = c.kind;
+        o.window = c.window;
+        o.layers = 12;
+        Variability var;
+        var.enabled = c.variability;
+        var.seed = 21;
+        var.readout_noise = c.readout_noise;
+        const Matrix q = uniformMatrix(T, c.D, 0, 1, 200), k = uniformMatrix(T, c.D, 0, 0.9, 201),
+                     v = uniformMatrix(T, c.D, 0, 0.9, 202);
+        detail::KeyValueCache appended, compared;
+        for (long t = 0; t < T; ++t) {
+            Matrix fast(1, c.D), full(1, c.D), cached(1, c.D);
+            detail::gainCellAttentionAppend(*c.model, o, var, head, q.row(t), k.topRows(t + 1), v.topRows(t + 1), fast,
+                                            appended);
+            gainCellAttentionForward(*c.model, o, var, head, q.row(t), k.topRows(t + 1), v.topRows(t + 1), full);
+            detail::gainCellAttentionForward(*c.model, o, var, head, q.row(t), k.topRows(t + 1), v.topRows(t + 1),
+                                             cached, compared);
+            INFO("step " << t);
+            REQUIRE(std::memcmp(fast.data(), full.data(), sizeof(float) * std::size_t(c.D)) == 0);
+            REQUIRE(std::memcmp(cached.data(), full.data(), sizeof(float) * std::size_t(c.D)) == 0);
+        }
+        CHECK(detail::packedRows(appended) == c.packed);
+        CHECK(!detail::packedRows(compared));
+        CHECK(appended.rowsWritten() == T);  // each row once
+        // Two steps at once (more queries than one: the float rows) continue the same cache.
+        Matrix more = uniformMatrix(T + 2, c.D, 0, 0.9, 203), more_v = uniformMatrix(T + 2, c.D, 0, 0.9, 204);
+        more.topRows(T) = k;
+        more_v.topRows(T) = v;
+        const Matrix q2 = uniformMatrix(2, c.D, 0, 1, 205);
+        Matrix fast(2, c.D), full(2, c.D);
+        detail::gainCellAttentionAppend(*c.model, o, var, head, q2, more, more_v, fast, appended);
+        gainCellAttentionForward(*c.model, o, var, head, q2, more, more_v, full);
+        CHECK(std::memcmp(fast.data(), full.data(), sizeof(float) * std::size_t(2 * c.D)) == 0);
+        CHECK(appended.rowsWritten() == T + 2);
+    }
+}
+
+TEST_CASE("Packed decode steps agree with the double-precision reference", "[behavior][append][reference]") {
+    FitsSpec spec;
+    spec.tau_s = 1e-4;
+    spec.array.step_latency_s = 1e-7;
+    spec.poly = cubicPolynomial();
+    spec.pulse_S_sat = 30.0;
+    spec.readout_S_sat = 6.0;
+    spec.poly_spread = {{"coefficient_std", {{"C_1_0", 0.05}, {"K_offset", 0.01}}}};
+    spec.pulse_spread = {{"coefficient_std", {{"S_sat", 0.5}}}};  // so the linear model has a spread too
+    const GainCellModel model = GainCellModel::load(writeFits("append-reference", spec));
+    const long T = 130, D = 64;
+    const Matrix q = uniformMatrix(T, D, 0, 1, 300), k = uniformMatrix(T, D, 0, 0.9, 301),
+                 v = uniformMatrix(T, D, 0, 0.9, 302);
+    Variability var;
+    var.enabled = true;
+    var.seed = 3;
+    for (const ArrayModel kind : {ArrayModel::Nonlinear, ArrayModel::Linear}) {
+        AttentionOptions o;
+        o.model = kind;
+        o.layers = 12;
+        o.quantize_output = false;  // no output level to flip between float and double
+        detail::KeyValueCache cache;
+        Matrix decoded(T, D);
+        for (long t = 0; t < T; ++t) {
+            Matrix out(1, D);
+            detail::gainCellAttentionAppend(model, o, var, {0, 2}, q.row(t), k.topRows(t + 1), v.topRows(t + 1), out,
+                                            cache);
+            decoded.row(t) = out;
+        }
+        REQUIRE(detail::packedRows(cache));
+        const Eigen::MatrixXd reference =
+            gainCellAttentionReference(model, o, var, {0, 2}, q.cast<double>(), k.cast<double>(), v.cast<double>());
+        CHECK(reference.cwiseAbs().maxCoeff() > 0.05);  // the readouts see charge
+        CHECK((decoded.cast<double>() - reference).cwiseAbs().maxCoeff() <= 1e-4 * std::max(1.0, reference.cwiseAbs().maxCoeff()));
+    }
+}
+
+TEST_CASE("An append-only cache refuses a shorter call and a comparing call starts it over", "[behavior][append]") {
+    FitsSpec spec;
+    spec.poly = cubicPolynomial();
+    const GainCellModel model = GainCellModel::load(writeFits("append-misuse", spec));
+    const long D = 32;
+    const Matrix q = uniformMatrix(1, D, 0, 1, 400), k = uniformMatrix(40, D, 0, 0.9, 401),
+                 v = uniformMatrix(40, D, 0, 0.9, 402), k2 = uniformMatrix(40, D, 0, 0.9, 403);
+    AttentionOptions o;
+    o.model = ArrayModel::Nonlinear;
+    detail::KeyValueCache cache;
+    Matrix out(1, D), expected(1, D);
+    detail::gainCellAttentionAppend(model, o, {}, {0, 0}, q, k, v, out, cache);
+    CHECK_THROWS_AS(detail::gainCellAttentionAppend(model, o, {}, {0, 0}, q, k.topRows(39), v.topRows(39), out, cache),
+                    std::invalid_argument);
+    // The comparing call cannot trust rows it has no copy of: another sequence gives its own result.
+    detail::gainCellAttentionForward(model, o, {}, {0, 0}, q, k2, v, out, cache);
+    gainCellAttentionForward(model, o, {}, {0, 0}, q, k2, v, expected);
+    CHECK(out == expected);
 }
 
 TEST_CASE("Heads computed on several threads give the same results as one after another", "[behavior][variability]") {

@@ -10,9 +10,11 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -200,6 +202,111 @@ TEST_CASE("gain-cell backends: decode steps with stored keys equal calls without
         CHECK(outA == expectedA);
         CHECK(outB == expectedB);
     }
+}
+
+TEST_CASE("gain-cell backends: append-only decode steps equal the full path bit for bit", "[gaincell][append]") {
+    const long T = 160, D = 64;
+    const Matrix q = uniformMatrix(T, D, 0.4, 1.1, 71), kA = uniformMatrix(T, D, 0.45, 1.0, 72),
+                 vA = uniformMatrix(T, D, 0.5, 1.0, 73), kB = uniformMatrix(T, D, 0.45, 1.0, 74),
+                 vB = uniformMatrix(T, D, 0.5, 1.0, 75);
+    for (auto arrayModel : {behavior::ArrayModel::Linear, behavior::ArrayModel::Nonlinear})
+        for (bool variability : {false, true}) {
+            GainCellBackendOptions options;
+            options.fitsDir = paperFits();
+            options.layers = 12;
+            options.variability = variability;
+            options.seed = 9;
+            const GainCellAttention backend(arrayModel, options);
+            INFO((arrayModel == behavior::ArrayModel::Linear ? "linear" : "nonlinear")
+                 << (variability ? ", variability on" : ", variability off"));
+            const HeadSite site{2, 1};
+            // Two sequences of one head, interleaved step by step, each with its own cache.
+            const auto cacheA = backend.makeCache(site), cacheB = backend.makeCache(site);
+            REQUIRE(cacheA);
+            Matrix out(1, D), expected(1, D);
+            for (long t = 0; t < T; ++t)
+                for (const auto& [k, v, cache] : {std::tuple{&kA, &vA, cacheA.get()}, std::tuple{&kB, &vB, cacheB.get()}}) {
+                    backend.decode(site, q.row(t), k->topRows(t + 1), v->topRows(t + 1), out, cache);
+                    backend.forward(site, q.row(t), k->topRows(t + 1), v->topRows(t + 1), expected, nullptr);
+                    INFO("step " << t);
+                    REQUIRE(std::memcmp(out.data(), expected.data(), sizeof(float) * std::size_t(D)) == 0);
+                }
+            CHECK(out.cwiseAbs().maxCoeff() > 0.05f);
+        }
+    // A cache belongs to the backend kind that made it.
+    GainCellBackendOptions options;
+    options.fitsDir = paperFits();
+    const GainCellAttention backend(behavior::ArrayModel::Linear, options);
+    const auto ideal = makeAttentionBackend("ideal");
+    CHECK(ideal->makeCache({0, 0}) == nullptr);
+    struct Foreign final : AttentionCache {};
+    Foreign foreign;
+    Matrix out(1, D);
+    CHECK_THROWS_AS(backend.decode({0, 0}, q.row(0), kA.topRows(1), vA.topRows(1), out, &foreign), std::invalid_argument);
+}
+
+// Hides a backend's decode() so the decoder takes the comparing forward path of before.
+class ForwardOnly final : public AttentionBackend {
+public:
+    explicit ForwardOnly(const AttentionBackend& inner) : inner_(inner) {}
+    std::string name() const override { return inner_.name(); }
+    void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
+                 AttentionTape* tape) const override {
+        inner_.forward(site, q, k, v, out, tape);
+    }
+    void backward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, ConstMatrixRef dout,
+                  const AttentionTape& tape, MatrixRef dq, MatrixRef dk, MatrixRef dv) const override {
+        inner_.backward(site, q, k, v, dout, tape, dq, dk, dv);
+    }
+
+private:
+    const AttentionBackend& inner_;
+};
+
+TEST_CASE("gain-cell backends in the KV-cache decoder: append-only steps give the comparing path's logits",
+          "[gaincell][append]") {
+    Config config;
+    config.vocabSize = 256;
+    config.context = 40;
+    config.layers = 2;
+    config.heads = 2;
+    config.dModel = 128;
+    config.headDim = 64;
+    Model net{config, Weights::initialized(config, 11), {}};
+    HeadScalars scalars;  // into the arrays' ranges, as in the test below
+    scalars.q = {8.0f, 0.5f};
+    scalars.k = {8.0f, 0.45f};
+    scalars.v = {8.0f, 0.45f};
+    scalars.out = {0.5f, 0.0f};
+    const std::vector<HeadScalars> all(static_cast<std::size_t>(config.layers * config.heads), scalars);
+    Rng rng(5);
+    std::vector<int> tokens(40);
+    for (auto& t : tokens) t = static_cast<int>(rng.below(256));
+    for (auto arrayModel : {behavior::ArrayModel::Linear, behavior::ArrayModel::Nonlinear})
+        for (bool variability : {false, true}) {
+            GainCellBackendOptions options;
+            options.fitsDir = paperFits();
+            options.layers = 2;
+            options.variability = variability;
+            const GainCellAttention appending(arrayModel, options), comparing(arrayModel, options);
+            const ForwardOnly forwardOnly(comparing);
+            Decoder a(net, appending), b(net, forwardOnly);
+            a.setHeadScalars(all);
+            b.setHeadScalars(all);
+            for (int round = 0; round < 2; ++round) {  // the second after reset(): new caches
+                for (int t : tokens) {
+                    const Matrix la = a.step(t), lb = b.step(t);
+                    REQUIRE(std::memcmp(la.data(), lb.data(), sizeof(float) * std::size_t(la.size())) == 0);
+                }
+                a.reset();
+                b.reset();
+            }
+            // Scalars changed mid-sequence rescale the keys held: the cache starts over.
+            for (int i = 0; i < 10; ++i) REQUIRE(a.step(tokens[std::size_t(i)]) == b.step(tokens[std::size_t(i)]));
+            a.headScalars(1, 1).k = {7.0f, 0.4f};
+            b.headScalars(1, 1).k = {7.0f, 0.4f};
+            for (int i = 10; i < 20; ++i) REQUIRE(a.step(tokens[std::size_t(i)]) == b.step(tokens[std::size_t(i)]));
+        }
 }
 
 TEST_CASE("gain-cell backend in the KV-cache decoder: a reset decoder's new sequence gives a fresh backend's logits",
