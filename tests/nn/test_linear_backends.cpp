@@ -282,6 +282,51 @@ TEST_CASE("level means that do not rise, or are not in S, are errors naming the 
     CHECK_THROWS_WITH(imc::behavior::rramCellFromFit(missing), Catch::Matchers::ContainsSubstring("G_mean_0_S"));
 }
 
+TEST_CASE("the topic probe reaches the Bayes accuracy of two Gaussian classes") {
+    // Classes N(-e1, I) and N(+e1, I) in 4 dimensions: the Bayes rule (sign of x_1) is right with
+    // probability Phi(1) = 0.8413; 20,000 test points give a standard error of 0.0026.
+    const int dims = 4, train = 4000, test = 20000;
+    Rng rng(21);
+    auto draw = [&](int n, std::vector<int>& labels) {
+        Eigen::MatrixXd x(n, dims);
+        labels.resize(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            labels[static_cast<std::size_t>(i)] = static_cast<int>(rng.below(2));
+            for (int d = 0; d < dims; ++d) x(i, d) = rng.normal() + (d == 0 ? 2.0 * labels[static_cast<std::size_t>(i)] - 1.0 : 0.0);
+        }
+        x.col(2) = x.col(2) * 50.0 + Eigen::VectorXd::Constant(n, 7.0);  // scale and offset must not matter
+        return x;
+    };
+    std::vector<int> trainLabels, testLabels;
+    const Eigen::MatrixXd xTrain = draw(train, trainLabels), xTest = draw(test, testLabels);
+    const TopicProbe probe = trainProbe(xTrain, trainLabels, 2, 1e-3, 500);
+    const auto predicted = probePredict(probe, xTest);
+    double right = 0;
+    for (int i = 0; i < test; ++i) right += predicted[static_cast<std::size_t>(i)] == testLabels[static_cast<std::size_t>(i)];
+    const double bayes = 0.5 * std::erfc(-1.0 / std::sqrt(2.0));
+    CHECK(std::abs(right / test - bayes) < 0.012);
+}
+
+TEST_CASE("fortune topics are held out as the LM's corpus holds them out") {
+    const std::filesystem::path dir = "/usr/share/games/fortunes";
+    if (!std::filesystem::exists(dir / "computers")) SKIP("the Debian package fortunes is not installed");
+    const auto texts = loadFortuneTopics(dir, {"computers", "science"});
+    const auto corpus = loadFortunes(dir);
+    const std::string validation(corpus.validation.begin(), corpus.validation.end());
+    std::size_t held = 0;
+    for (const auto& t : texts) {
+        if (!t.heldOut) continue;
+        ++held;
+        // Every held-out text is a whole document of the LM's held-out split (end-of-text around it).
+        std::string doc(t.tokens.begin(), t.tokens.end());
+        doc.push_back('\0');
+        CHECK(validation.find(doc) != std::string::npos);
+    }
+    CHECK(held * 10 >= texts.size() - 10);
+    CHECK(held * 10 <= texts.size() + 10);
+    CHECK_THROWS_WITH(loadFortuneTopics(dir, {"no-such-topic"}), Catch::Matchers::ContainsSubstring("no-such-topic"));
+}
+
 TEST_CASE("SVD factors round-trip through their file, and a mismatched model is named in the error") {
     Model model = tinyModel(5);
     SvdFactors f = factorize(model.weights, model.config, 0);
