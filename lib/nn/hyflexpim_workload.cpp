@@ -276,6 +276,7 @@ nlohmann::json pointJson(const Point& p, const Point& allSlc, double fraction, c
               {"std", stddev(p.losses)},
               {"per_draw", p.losses},
               {"all_slc", mean(allSlc.losses)},
+              {"all_slc_per_draw", allSlc.losses},
               {"delta_vs_all_slc", mean(p.losses) - mean(allSlc.losses)}}},
             {"adc", {{"clip_rate", p.clipRate}}}};
 }
