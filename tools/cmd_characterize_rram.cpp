@@ -1,5 +1,6 @@
 // imc characterize rram-mlc: the 1T1R RRAM cell of netlists/models/rram in SPICE, SLC and 2-bit
 // MLC, per-level reads and 64-row column reads -> fits/rram-slc.json and fits/rram-mlc.json.
+#include "behavior/rram_model.hpp"
 #include "characterize/cluster.hpp"
 #include "characterize/rram.hpp"
 #include "cli.hpp"
@@ -23,7 +24,7 @@ imc::cli::CommandRegistration rramCommand{
         struct Options {
             int devices = 4096, rows = 64, columns = 512, workers = 0;
             double wire_Ohm = 1.0, inputDensity = 0.5;
-            std::string retention = "1day", fitsDir = "fits", results;
+            std::string retention = "1day", fitsDir = "fits", results, paperDir, paperSigma = "ber-4.04";
             std::uint64_t seed = 1;
             bool quick = false, force = false, json = false;
         };
@@ -41,7 +42,36 @@ imc::cli::CommandRegistration rramCommand{
         app.add_option("--results", o->results, "results folder (default results/rram-<slc|mlc>-<hash>-{devices,columns})");
         app.add_flag("--force", o->force, "run again even when the folder holds these results");
         app.add_flag("--json", o->json, "print one JSON object");
+        app.add_option("--write-paper-fits", o->paperDir,
+                       "no SPICE: write the paper's constants as rram-slc.json and rram-mlc.json into this folder");
+        app.add_option("--paper-sigma", o->paperSigma,
+                       "with --write-paper-fits: ber-4.04 (the paper's 4.04 % BER inverted) | public-code (0.025)")
+            ->check(CLI::IsMember({"ber-4.04", "public-code"}))
+            ->capture_default_str();
         app.callback([o] {
+            if (!o->paperDir.empty()) {
+                behavior::writePaperRramFits(o->paperDir, o->paperSigma == "public-code" ? behavior::PaperRramSigma::PublicCode
+                                                                                         : behavior::PaperRramSigma::Ber404);
+                nlohmann::json out;
+                for (const char* name : {"rram-slc", "rram-mlc"}) {
+                    const auto file = (std::filesystem::path(o->paperDir) / (std::string(name) + ".json")).string();
+                    const auto rec = fit::readFit(file);
+                    out[name] = {{"fits", file},
+                                 {"sigma_eta", rec.coefficient("sigma_eta")},
+                                 {"ber", rec.coefficient("ber")},
+                                 {"constants_from", rec.provenance.extra.value("constants_from", "")},
+                                 {"origin", rec.provenance.extra.value("origin", "")}};
+                }
+                if (o->json) {
+                    std::cout << out.dump() << "\n";
+                    return;
+                }
+                for (const auto& [name, r] : out.items())
+                    std::printf("%s: sigma_eta %.4g, BER %.4g (%s: %s)\n  wrote %s\n", name.c_str(), r["sigma_eta"].get<double>(),
+                                r["ber"].get<double>(), r["constants_from"].get<std::string>().c_str(), r["origin"].get<std::string>().c_str(),
+                                r["fits"].get<std::string>().c_str());
+                return;
+            }
             if (o->quick) o->devices = std::min(o->devices, 256), o->columns = std::min(o->columns, 32);
             std::ostringstream cmd;
             cmd << "imc characterize rram-mlc --devices " << o->devices << " --rows " << o->rows << " --columns " << o->columns

@@ -195,6 +195,31 @@ void runHyFlexPimReport(const HyFlexInferCli& cli, int draws, std::uint64_t seed
     std::printf("\nAcceptance: %s\nPlot: %s\n", report["acceptance"].dump().c_str(), png.string().c_str());
 }
 
+void runHyFlexPimTopics(const HyFlexInferCli& cli, int draws, std::uint64_t seed, const std::string& fortunes, bool json) {
+    nn::HyFlexPimTopicsOptions o;
+    o.base = inferOptions(cli, draws, seed, 0, fortunes);
+    // --linear-layers hyflexpim alone: the one configuration asked for; --report: every fraction.
+    if (cli.linearLayers == "hyflexpim") {
+        o.fractions = {cli.slcFraction};
+        o.selections = {o.base.selection};
+    }
+    const auto r = nn::runHyFlexPimTopics(o);
+    if (json) {
+        std::printf("%s\n", r.dump().c_str());
+        return;
+    }
+    std::printf("Fortune topics (%s) on the character backbone: %zu training, %zu held-out fortunes, %d draws, fits %s\n",
+                "computers, politics, science, songs-poems", r["documents"]["train"].get<std::size_t>(),
+                r["documents"]["held_out"].get<std::size_t>(), o.base.draws, o.base.fitsDir.c_str());
+    std::printf("software accuracy %.3f, majority class %.3f\n\n", r["software_accuracy"].get<double>(),
+                r["majority_class_accuracy"].get<double>());
+    std::printf("%-16s %8s %10s %8s %12s\n", "selection", "SLC %", "accuracy", "std", "clean INT8");
+    for (const auto& row : r["rows"])
+        std::printf("%-16s %8.0f %10.4f %8.4f %12.4f\n", row["selection"].get<std::string>().c_str(),
+                    100 * row["slc_fraction"].get<double>(), row["accuracy"]["mean"].get<double>(),
+                    row["accuracy"]["std"].get<double>(), row["accuracy"]["clean"].get<double>());
+}
+
 void demoHyFlexPim(int stage) {
     HyFlexInferCli cli;
     std::printf("[%d] HyFlexPIM (paper 004): SVD-factorized linear layers on SLC/MLC RRAM, %s\n", stage,

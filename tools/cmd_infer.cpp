@@ -289,7 +289,16 @@ void runHyFlexPim(const InferArgs& args) {
 
 void run(const InferArgs& args) {
     if (args.workload == "letters") return runLetters(args);
-    if (args.workload != "lm") throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm, letters)");
+    if (args.workload == "topics") {
+        if (args.report != "hyflexpim" && args.hyflex.linearLayers != "hyflexpim")
+            throw imc::cli::UsageError("--workload topics runs with --report hyflexpim or --linear-layers hyflexpim");
+        imc::nn::setThreadCount(args.threads);
+        imc::cli::HyFlexInferCli cli = args.hyflex;
+        cli.fits = args.backend.fits;
+        return imc::cli::runHyFlexPimTopics(cli, args.draws, args.seed, args.fortunes, args.json);
+    }
+    if (args.workload != "lm")
+        throw imc::cli::UsageError("unknown workload '" + args.workload + "' (known: lm, letters, topics)");
     imc::nn::setThreadCount(args.threads);
     if (args.report == "hyflexpim" || args.hyflex.linearLayers != "dense") return runHyFlexPim(args);
     if (args.report == "gaincell") return runReport(args);
@@ -376,7 +385,7 @@ const imc::cli::CommandRegistration registration{
     [](CLI::App& app) {
         auto args = std::make_shared<InferArgs>();
         app.add_option("--workload", args->workload,
-                       "lm: the character-level fortunes model or a GPT-2 checkpoint (--tokenizer); letters: letter shift with LSH attention (imc lsh letters)")
+                       "lm: the character-level fortunes model or a GPT-2 checkpoint (--tokenizer); letters: letter shift with LSH attention (imc lsh letters); topics: four fortune topics on the HyFlexPIM backbone (paper 004)")
             ->capture_default_str();
         app.add_option("--attention", args->attention,
                        "lm: " + imc::cli::attentionBackendList() + " (default ideal); letters: lsh | ideal (default lsh)");

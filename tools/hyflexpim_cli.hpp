@@ -41,6 +41,9 @@ void runHyFlexPimInfer(const HyFlexInferCli& cli, int draws, std::uint64_t seed,
 void runHyFlexPimReport(const HyFlexInferCli& cli, int draws, std::uint64_t seed, std::size_t tokens,
                         const std::string& fortunes, bool json);
 
+// --workload topics: accuracy on four fortune topics against the SLC fraction, per selection.
+void runHyFlexPimTopics(const HyFlexInferCli& cli, int draws, std::uint64_t seed, const std::string& fortunes, bool json);
+
 }  // namespace imc::cli
 
 namespace imc::cli {

@@ -61,7 +61,9 @@ std::vector<std::string> readFortuneFile(const std::filesystem::path& path) {
 
 }  // namespace
 
-TextSplit loadFortunes(const std::filesystem::path& directory, int validationEvery) {
+namespace {
+
+std::vector<std::filesystem::path> fortuneFiles(const std::filesystem::path& directory, int validationEvery) {
     if (!std::filesystem::is_directory(directory))
         throw std::runtime_error("no fortunes at " + directory.string() +
                                  " (install the Debian package 'fortunes': apt-get install fortunes)");
@@ -73,6 +75,34 @@ TextSplit loadFortunes(const std::filesystem::path& directory, int validationEve
         files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());  // directory order is not stable across file systems
+    return files;
+}
+
+}  // namespace
+
+std::vector<LabelledText> loadFortuneTopics(const std::filesystem::path& directory, const std::vector<std::string>& topics,
+                                            int validationEvery) {
+    const auto files = fortuneFiles(directory, validationEvery);
+    std::vector<LabelledText> out;
+    std::vector<bool> found(topics.size(), false);
+    std::size_t index = 0;
+    for (const auto& file : files) {
+        const auto it = std::find(topics.begin(), topics.end(), file.filename().string());
+        for (const auto& fortune : readFortuneFile(file)) {
+            const bool held = index++ % validationEvery == static_cast<std::size_t>(validationEvery - 1);
+            if (it == topics.end()) continue;
+            const auto label = static_cast<std::size_t>(it - topics.begin());
+            found[label] = true;
+            out.push_back({ByteTokenizer::encode(fortune), static_cast<int>(label), held});
+        }
+    }
+    for (std::size_t t = 0; t < topics.size(); ++t)
+        if (!found[t]) throw std::runtime_error("no fortune file '" + topics[t] + "' in " + directory.string());
+    return out;
+}
+
+TextSplit loadFortunes(const std::filesystem::path& directory, int validationEvery) {
+    const auto files = fortuneFiles(directory, validationEvery);
     TextSplit split;
     std::size_t index = 0;
     for (const auto& file : files) {

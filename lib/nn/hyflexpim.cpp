@@ -61,8 +61,9 @@ SlicedArray programArray(const IntMatrix& q, const std::vector<std::uint8_t>& in
         const auto slices = sliceInt8(static_cast<int>(q.data()[e]), cell.bitsPerCell);
         for (int j = 0; j < count; ++j) {
             const int level = std::abs(slices[j]);
-            const double z = draw.noise ? cellNormal(draw, static_cast<std::uint64_t>(e), j, cell.bitsPerCell) : 0.0;
-            const double value = cell.read(level, z);
+            // Without noise a cell reads its level exactly: neither the spread nor the mean shifts.
+            const double value =
+                draw.noise ? cell.read(level, cellNormal(draw, static_cast<std::uint64_t>(e), j, cell.bitsPerCell)) : level;
             a.slices[j].data()[e] = static_cast<float>(slices[j] < 0 ? -value : value);
         }
     }

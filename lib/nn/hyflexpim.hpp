@@ -61,7 +61,7 @@ enum class AnalogModel { WeightNoise, BitSerialAdc };
 struct HyFlexPimOptions {
     behavior::RramModel cells;
     AnalogModel analog = AnalogModel::WeightNoise;
-    bool noise = true;       // false: every cell reads its level exactly (the "clean" INT8 model)
+    bool noise = true;       // false: every cell reads its level exactly, no spread, no mean shift (clean INT8)
     std::uint64_t seed = 1;  // draw seed, shared by every selection
 };
 

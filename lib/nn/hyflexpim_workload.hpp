@@ -61,6 +61,28 @@ struct HyFlexPimReportOptions {
 };
 nlohmann::json runHyFlexPimReport(const HyFlexPimReportOptions& options);
 
+// The classification role (the paper's GLUE tasks): a softmax probe on standardized features.
+struct TopicProbe {
+    Eigen::MatrixXd weight;                // [features, classes]
+    Eigen::RowVectorXd bias, mean, scale;  // bias [classes]; mean, scale [features]
+};
+// Multinomial logistic regression with L2 `l2`, full-batch gradient descent at step 1/L.
+TopicProbe trainProbe(const Eigen::MatrixXd& features, const std::vector<int>& labels, int classes, double l2,
+                      int iterations);
+std::vector<int> probePredict(const TopicProbe& probe, const Eigen::MatrixXd& features);
+
+struct HyFlexPimTopicsOptions {
+    HyFlexPimInferOptions base;  // weights: the factorized model; draws, seed, fits, analog model
+    std::vector<std::string> topics{"computers", "politics", "science", "songs-poems"};
+    std::vector<double> fractions{0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0};
+    std::vector<Selection> selections = kAllSelections;
+    double l2 = 1e-2;
+    int iterations = 500;
+};
+// The probe trains on the software backbone's features of the training fortunes; accuracy on the
+// held-out ones (those the LM never saw) per selection and SLC fraction over shared draws.
+nlohmann::json runHyFlexPimTopics(const HyFlexPimTopicsOptions& options);
+
 // Paper 004 Table 2, analog module: linear-layer energy and throughput against SLC fraction.
 nlohmann::json hyflexPimCostModel(const std::vector<double>& fractions);
 

@@ -292,6 +292,8 @@ float Transformer::forwardLoss(std::span<const int> tokens, std::span<const int>
     return static_cast<float>(ops::crossEntropy(s.logits, s.targets, &s.dlogits));
 }
 
+const Matrix& Transformer::finalHidden() const { return state_->lnf; }
+
 void Transformer::backward(Weights& grads) {
     if (!state_->haveLoss) throw std::logic_error("Transformer::backward needs a preceding forwardLoss");
     state_->backward(grads);

@@ -104,6 +104,8 @@ public:
     float forwardLoss(std::span<const int> tokens, std::span<const int> targets, int batch, int seqLen);
     // Gradients of the last forwardLoss, added to `grads` (same shapes as the weights).
     void backward(Weights& grads);
+    // The final layer norm's output of the last forward: [batch * seqLen, dModel].
+    const Matrix& finalHidden() const;
 
 private:
     struct State;
@@ -146,6 +148,18 @@ struct TextSplit {
 // The fortunes Debian ships (package `fortunes`): every file but *.dat/*.u8, split at "%" lines,
 // each fortune followed by end-of-text; every `validationEvery`-th fortune is held out.
 TextSplit loadFortunes(const std::filesystem::path& directory = "/usr/share/games/fortunes", int validationEvery = 10);
+
+// The fortunes of the files named `topics` (e.g. "computers"), labelled by their index in
+// `topics`, held out exactly as loadFortunes holds them out (the same global count over every
+// file), so a classifier on the LM backbone is scored on fortunes the LM never trained on.
+// Throws naming a topic that has no file.
+struct LabelledText {
+    std::vector<int> tokens;  // bytes, no end-of-text
+    int label = 0;
+    bool heldOut = false;
+};
+std::vector<LabelledText> loadFortuneTopics(const std::filesystem::path& directory, const std::vector<std::string>& topics,
+                                            int validationEvery = 10);
 
 struct EvalResult {
     double loss = 0;  // nats per token

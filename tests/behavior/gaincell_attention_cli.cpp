@@ -1,10 +1,14 @@
-// End-to-end: `imc gaincell-attention` on CSV files, against the library's reference kernel.
+// End-to-end: `imc gaincell-attention` on CSV files, against the library's reference kernel, and
+// `imc characterize rram-mlc --write-paper-fits`, read back through the RRAM model.
+#include "behavior/rram_model.hpp"
+#include "fit/level_errors.hpp"
 #include "fits_fixture.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -98,4 +102,24 @@ TEST_CASE("imc gaincell-attention names the file and line of a bad CSV field", "
 
     const Run missing = runImc("gaincell-attention --fits " + dir + "/fits --q " + dir + "/kv.csv");
     CHECK(missing.status != 0);
+}
+
+TEST_CASE("imc characterize rram-mlc --write-paper-fits writes the paper's and the public code's constants", "[behavior][cli]") {
+    const std::string dir = freshDir("cli-rram-paper");
+    const Run code = runImc("characterize rram-mlc --write-paper-fits " + dir + "/code --paper-sigma public-code --json");
+    REQUIRE(code.status == 0);
+    CHECK(nlohmann::json::parse(code.out).at("rram-mlc").at("sigma_eta").get<double>() == 0.025);
+    const RramModel publicCode = loadRramFits(dir + "/code");
+    CHECK(publicCode.slc.exact());
+    CHECK(publicCode.mlc.sigmaEta[1] == 0.025);
+    CHECK(imc::fit::readFit(dir + "/code/rram-mlc.json").provenance.extra.at("constants_from") == "HyFlexPIM public code");
+
+    const Run paper = runImc("characterize rram-mlc --write-paper-fits " + dir + "/paper");
+    REQUIRE(paper.status == 0);
+    const auto mlc = imc::fit::readFit(dir + "/paper/rram-mlc.json");
+    CHECK(mlc.provenance.extra.at("constants_from") == "HyFlexPIM paper");
+    CHECK(mlc.provenance.extra.at("measured") == false);
+    // The 4.04 % one-day BER, independently: the record's own sigma put back through the forward model.
+    CHECK(std::abs(imc::fit::multiplicativeBitErrorRate(4, mlc.coefficient("sigma_eta")) - 0.0404) < 1e-6);
+    CHECK(loadRramFits(dir + "/paper").mlc.meanLsb == std::vector<double>{0, 1, 2, 3});
 }

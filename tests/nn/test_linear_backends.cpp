@@ -11,11 +11,14 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <nlohmann/json.hpp>
 
 #include <Eigen/QR>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 using namespace imc::nn;
 using Catch::Matchers::WithinRel;
@@ -222,6 +225,106 @@ TEST_CASE("the paper's RRAM constants as fits: the public code's 0.025 and the 4
     CHECK_THAT(ber.mlc.ber, WithinRel(0.0404, 1e-6));
     CHECK(ber.mlc.sigmaEta[1] > 0.1);
     CHECK(ber.mlc.sigmaEta[1] < 0.2);
+    CHECK(ber.mlc.meanLsb == std::vector<double>{0, 1, 2, 3});
+    CHECK(code.slc.meanLsb == std::vector<double>{0, 1});
+}
+
+TEST_CASE("programmed cells read the shipped fits' level means and spreads, in design LSB") {
+    // Independent of the model's parser: the raw coefficients of fits/rram-*.json.
+    const std::filesystem::path dir = std::filesystem::path(IMC_SOURCE_DIR) / "fits";
+    const auto cells = imc::behavior::loadRramFits(dir.string());
+    // INT8 values whose slice 0 sits at one level: SLC 0 -> 0, -1 -> 1; MLC 0 -> 0, 85 -> 1, -86 -> 2, 63 -> 3.
+    const std::vector<std::pair<const imc::behavior::RramCellModel*, std::vector<int>>> cases{
+        {&cells.slc, {0, -1}}, {&cells.mlc, {0, 85, -86, 63}}};
+    for (const auto& [cell, values] : cases) {
+        std::ifstream in(dir / (cell->levels == 2 ? "rram-slc.json" : "rram-mlc.json"));
+        const auto c = nlohmann::json::parse(in).at("coefficients");
+        const double lsb = c.at("G_lsb_S").get<double>(), g0 = c.at("G_mean_0_S").get<double>();
+        for (int level = 0; level < cell->levels; ++level) {
+            const std::string k = std::to_string(level);
+            const double mean = (c.at("G_mean_" + k + "_S").get<double>() - g0) / lsb;
+            const double std = c.at("G_std_" + k + "_S").get<double>() / lsb;
+            CHECK_THAT(cell->meanLsb[static_cast<std::size_t>(level)], WithinRel(mean, 1e-12));
+            const int n = 20000;
+            const IntMatrix q = IntMatrix::Constant(n, 1, values[static_cast<std::size_t>(level)]);
+            const SlicedArray a = programArray(q, std::vector<std::uint8_t>(n, 1), *cell, {5, 7, true});
+            double m = 0, v = 0;
+            for (int e = 0; e < n; ++e) m += a.slices[0].data()[e] / n;
+            for (int e = 0; e < n; ++e) v += (a.slices[0].data()[e] - m) * (a.slices[0].data()[e] - m) / (n - 1);
+            // Mean within 4 standard errors; the sample std's relative error is 1 / sqrt(2 (n - 1)), 5 % is > 7 of them.
+            CHECK(std::abs(m - mean) <= 4 * std / std::sqrt(double(n)));
+            CHECK_THAT(std::sqrt(v), WithinRel(std, 0.05));
+            // Without noise the same cells read their level exactly (the clean INT8 model).
+            const SlicedArray clean = programArray(q, std::vector<std::uint8_t>(n, 1), *cell, {5, 7, false});
+            CHECK(clean.slices[0].data()[n / 2] == static_cast<float>(level));
+        }
+    }
+    // The access transistor's series resistance shows: the top MLC level reads below 3 LSB.
+    CHECK(cells.mlc.meanLsb[3] < 2.9);
+    CHECK_FALSE(cells.slc.exact());
+}
+
+TEST_CASE("level means that do not rise, or are not in S, are errors naming the file and the key") {
+    const auto dir = std::filesystem::temp_directory_path() / "imc-test-rram-means";
+    imc::behavior::writePaperRramFits(dir.string(), imc::behavior::PaperRramSigma::Ber404);
+    const auto path = (dir / "rram-mlc.json").string();
+    auto record = imc::fit::readFit(path);
+    CHECK(imc::behavior::rramCellFromFit(record).meanLsb == std::vector<double>{0, 1, 2, 3});
+    auto swapped = record;
+    std::swap(swapped.coefficients["G_mean_1_S"], swapped.coefficients["G_mean_2_S"]);
+    CHECK_THROWS_WITH(imc::behavior::rramCellFromFit(swapped),
+                      Catch::Matchers::ContainsSubstring(path) && Catch::Matchers::ContainsSubstring("G_mean_2_S"));
+    auto microsiemens = record;
+    microsiemens.units["G_mean_3_S"] = "uS";
+    CHECK_THROWS_WITH(imc::behavior::rramCellFromFit(microsiemens), Catch::Matchers::ContainsSubstring("G_mean_3_S"));
+    auto missing = record;
+    missing.coefficients.erase("G_mean_0_S");
+    CHECK_THROWS_WITH(imc::behavior::rramCellFromFit(missing), Catch::Matchers::ContainsSubstring("G_mean_0_S"));
+}
+
+TEST_CASE("the topic probe reaches the Bayes accuracy of two Gaussian classes") {
+    // Classes N(-e1, I) and N(+e1, I) in 4 dimensions: the Bayes rule (sign of x_1) is right with
+    // probability Phi(1) = 0.8413; 20,000 test points give a standard error of 0.0026.
+    const int dims = 4, train = 4000, test = 20000;
+    Rng rng(21);
+    auto draw = [&](int n, std::vector<int>& labels) {
+        Eigen::MatrixXd x(n, dims);
+        labels.resize(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            labels[static_cast<std::size_t>(i)] = static_cast<int>(rng.below(2));
+            for (int d = 0; d < dims; ++d) x(i, d) = rng.normal() + (d == 0 ? 2.0 * labels[static_cast<std::size_t>(i)] - 1.0 : 0.0);
+        }
+        x.col(2) = x.col(2) * 50.0 + Eigen::VectorXd::Constant(n, 7.0);  // scale and offset must not matter
+        return x;
+    };
+    std::vector<int> trainLabels, testLabels;
+    const Eigen::MatrixXd xTrain = draw(train, trainLabels), xTest = draw(test, testLabels);
+    const TopicProbe probe = trainProbe(xTrain, trainLabels, 2, 1e-3, 500);
+    const auto predicted = probePredict(probe, xTest);
+    double right = 0;
+    for (int i = 0; i < test; ++i) right += predicted[static_cast<std::size_t>(i)] == testLabels[static_cast<std::size_t>(i)];
+    const double bayes = 0.5 * std::erfc(-1.0 / std::sqrt(2.0));
+    CHECK(std::abs(right / test - bayes) < 0.012);
+}
+
+TEST_CASE("fortune topics are held out as the LM's corpus holds them out") {
+    const std::filesystem::path dir = "/usr/share/games/fortunes";
+    if (!std::filesystem::exists(dir / "computers")) SKIP("the Debian package fortunes is not installed");
+    const auto texts = loadFortuneTopics(dir, {"computers", "science"});
+    const auto corpus = loadFortunes(dir);
+    const std::string validation(corpus.validation.begin(), corpus.validation.end());
+    std::size_t held = 0;
+    for (const auto& t : texts) {
+        if (!t.heldOut) continue;
+        ++held;
+        // Every held-out text is a whole document of the LM's held-out split (end-of-text around it).
+        std::string doc(t.tokens.begin(), t.tokens.end());
+        doc.push_back('\0');
+        CHECK(validation.find(doc) != std::string::npos);
+    }
+    CHECK(held * 10 >= texts.size() - 10);
+    CHECK(held * 10 <= texts.size() + 10);
+    CHECK_THROWS_WITH(loadFortuneTopics(dir, {"no-such-topic"}), Catch::Matchers::ContainsSubstring("no-such-topic"));
 }
 
 TEST_CASE("SVD factors round-trip through their file, and a mismatched model is named in the error") {
