@@ -4,13 +4,13 @@
 #include "cli.hpp"
 
 #include "nn/nn.hpp"
+#include "nn/random.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <random>
 
 namespace {
 
