@@ -4,13 +4,13 @@
 #include "cli.hpp"
 
 #include "nn/nn.hpp"
+#include "nn/random.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <ctime>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 

@@ -35,6 +35,23 @@ std::string number(double v) {
 
 using fit::splitCsvLine;
 
+}  // namespace
+
+std::vector<std::string> deviceCurrentColumns(int devices) {
+    std::vector<std::string> columns;
+    for (int k = 0; k < devices; ++k) columns.push_back("i_dev" + std::to_string(k) + "_A");
+    return columns;
+}
+
+std::vector<std::pair<std::string, double>> measureDeviceCurrents(const PlannedJob& job, const spice::SimResult& result) {
+    std::vector<std::pair<std::string, double>> out;
+    for (std::size_t k = 0; k < job.sim.vectors.size(); ++k)
+        out.emplace_back("i_dev" + std::to_string(k) + "_A", result.vec(job.sim.vectors[k])[0]);
+    return out;
+}
+
+namespace {
+
 std::string utcNow() {
     std::time_t t = std::time(nullptr);
     char buf[32];

@@ -31,6 +31,11 @@ struct PlannedJob {
 // Measurement: named numbers from one finished job (pure; may throw to mark the row failed).
 using Measure = std::function<std::vector<std::pair<std::string, double>>(const PlannedJob&, const spice::SimResult&)>;
 
+// Decks that read many devices at one operating point: column i_dev<k>_A holds the current of the
+// job's k-th saved vector (the one measure both device studies use).
+std::vector<std::string> deviceCurrentColumns(int devices);
+std::vector<std::pair<std::string, double>> measureDeviceCurrents(const PlannedJob& job, const spice::SimResult& result);
+
 struct RunSpec {
     std::string name;                     // "crossbar", "gaincell", ...
     std::filesystem::path resultsRoot = "results";

@@ -342,6 +342,18 @@ JobOutcome runJob(const Job& job, const JobRunOptions& options) {
     return out;
 }
 
+RunSpec runSpecFor(const Job& job, const JobRunOptions& options) {
+    RunSpec spec;
+    spec.name = job.name;
+    spec.outDir = options.outDir;
+    spec.seed = job.seed;
+    spec.workers = options.workers;
+    spec.force = options.force;
+    spec.progress = options.progress;
+    spec.parameters = job.document;
+    return spec;
+}
+
 std::map<std::string, std::string> drawInstanceParams(const Job& job, std::uint64_t sample, std::uint64_t device,
                                                       std::uint64_t cycle) {
     std::map<std::string, std::string> params;

@@ -102,6 +102,9 @@ Job parseJob(const nlohmann::json& document, const std::filesystem::path& file);
 // Runs the job's testbench: job list, simulations, measurements, fits, plots.
 JobOutcome runJob(const Job& job, const JobRunOptions& options);
 
+// The run settings of one job: named after it, seeded by it, into the options' folder and workers.
+RunSpec runSpecFor(const Job& job, const JobRunOptions& options);
+
 std::vector<std::string> testbenchKinds();
 
 // The parameter values of one instance for one sample (and cycle): the cell's fixed params and

@@ -742,13 +742,8 @@ MemristorFitsReport runMemristorFits(const MemristorFitsSpec& spec, const RunSpe
     cell.params = {{"x0", "0"}, {"dyn", "0"}};
     int widest = 0;
     const std::vector<PlannedJob> jobs = planMemristorReads(spec, cell, Vread, widest);
-    std::vector<std::string> columns;
-    for (int k = 0; k < widest; ++k) columns.push_back("i_dev" + std::to_string(k) + "_A");
-    const Measure measure = [](const PlannedJob& job, const spice::SimResult& r) {
-        std::vector<std::pair<std::string, double>> out;
-        for (std::size_t k = 0; k < job.sim.vectors.size(); ++k) out.emplace_back("i_dev" + std::to_string(k) + "_A", r.vec(job.sim.vectors[k])[0]);
-        return out;
-    };
+    const std::vector<std::string> columns = deviceCurrentColumns(widest);
+    const Measure measure = measureDeviceCurrents;
     RunSpec run = base;
     if (run.name.empty()) run.name = "memristor-fits";
     run.seed = spec.seed;

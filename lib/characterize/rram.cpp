@@ -270,13 +270,8 @@ DeviceReads readDevices(const RramLevelsSpec& spec, const RunSpec& base) {
             jobs.push_back(std::move(j));
             widest = std::max(widest, count);
         }
-    std::vector<std::string> columns;
-    for (int k = 0; k < widest; ++k) columns.push_back("i_dev" + std::to_string(k) + "_A");
-    const Measure measure = [](const PlannedJob& job, const spice::SimResult& r) {
-        std::vector<std::pair<std::string, double>> out;
-        for (std::size_t k = 0; k < job.sim.vectors.size(); ++k) out.emplace_back("i_dev" + std::to_string(k) + "_A", r.vec(job.sim.vectors[k])[0]);
-        return out;
-    };
+    const std::vector<std::string> columns = deviceCurrentColumns(widest);
+    const Measure measure = measureDeviceCurrents;
     DeviceReads d;
     d.run = runSweep(jobs, columns, measure, subRun(base, base.name + "-devices"));
     if (d.run.failed) throw std::runtime_error("rram devices: " + std::to_string(d.run.failed) + " job(s) failed, see " + d.run.dir.string());

@@ -130,16 +130,8 @@ JobOutcome runResistiveCell(const Job& job, const JobRunOptions& options) {
         const double i = -r.vec("i(vbias)")[0];  // the source's branch current flows into its + node
         return std::vector<std::pair<std::string, double>>{{"I_A", i}, {"G_S", i / v}};
     };
-    RunSpec spec;
-    spec.name = job.name;
-    spec.outDir = options.outDir;
-    spec.seed = job.seed;
-    spec.workers = options.workers;
-    spec.force = options.force;
-    spec.progress = options.progress;
-    spec.parameters = job.document;
     JobOutcome out;
-    out.run = runSweep(jobs, {"I_A", "G_S"}, measure, spec);
+    out.run = runSweep(jobs, {"I_A", "G_S"}, measure, runSpecFor(job, options));
 
     if (volts.size() > 1) plotCurrentVoltage(job, out.run);
 

@@ -90,13 +90,7 @@ JobOutcome runMultiLevelCell(const Job& job, const JobRunOptions& options) {
     for (const auto& f : job.fits)
         if (f != "rram-levels") throw JobError(job.file.string() + ": key 'fits': testbench multilevel-cell makes \"rram-levels\", not \"" + f + "\"");
     const RramLevelsSpec spec = parseSettings(job);
-    RunSpec run;
-    run.name = job.name;
-    run.outDir = options.outDir;
-    run.workers = options.workers;
-    run.force = options.force;
-    run.progress = options.progress;
-    const RramLevelsReport rep = runRramLevels(spec, run);
+    const RramLevelsReport rep = runRramLevels(spec, runSpecFor(job, options));  // its seed and parameters are the spec's
     JobOutcome out;
     out.report = rep.toJson();
     out.report["job"] = job.name;
