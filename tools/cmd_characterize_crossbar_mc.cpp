@@ -36,7 +36,7 @@ imc::cli::CommandRegistration crossbarMcCommand{
         app.add_flag("--force", o->force, "run again even when the folder holds these results");
         app.add_flag("--json", o->json, "print one JSON object");
         app.callback([o] {
-            o->spec.cell = variability::Distribution::lognormal(std::log(o->g_median_S), o->sigma);
+            o->spec.cell = variability::Distribution::lognormal(variability::log(o->g_median_S), o->sigma);
             const auto sweep = characterize::crossbarMonteCarloSweep(o->spec);
             characterize::RunSpec run;
             run.name = "crossbar-mc";
