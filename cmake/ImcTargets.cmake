@@ -38,6 +38,20 @@ function(imc_library name)
   install(FILES ${headers} DESTINATION ${IMC_INSTALL_INCLUDEDIR}/${name})
 endfunction()
 
+# imc_portable_numbers(target [GENERIC_ISA]): the target's floating point is evaluated as written,
+# without fused multiply-adds (-ffp-contract=off), so the Monte-Carlo draws, decks and folder keys
+# it computes are the same bits in a -march=native and a plain build. GENERIC_ISA also drops
+# -march=native, for targets whose types hold no Eigen objects (Eigen's alignment follows the ISA).
+function(imc_portable_numbers target)
+  cmake_parse_arguments(ARG "GENERIC_ISA" "" "" ${ARGN})
+  target_compile_options(${target} PRIVATE -ffp-contract=off)
+  if(ARG_GENERIC_ISA)
+    get_target_property(options ${target} COMPILE_OPTIONS)
+    list(REMOVE_ITEM options -march=native)
+    set_property(TARGET ${target} PROPERTY COMPILE_OPTIONS ${options})
+  endif()
+endfunction()
+
 # The CMake package (find_package(imc CONFIG) -> imc::<stage>) and the shipped data; called once,
 # after every stage is defined, so the package config knows the optional dependencies (MPI).
 function(imc_install_package)

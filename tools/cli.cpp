@@ -25,7 +25,30 @@ std::vector<std::string> splitPath(const std::string& path) {
     return parts;
 }
 
+std::string& storedCommandLine() {
+    static std::string line;
+    return line;
+}
+
 }  // namespace
+
+void setCommandLine(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) {
+        std::string word = i == 0 ? std::string("imc") : std::string(argv[i]);
+        const bool plain = !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                   "0123456789-_=+.,/:@%") == std::string::npos;
+        if (!plain) {
+            std::string quoted = "'";
+            for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            word = quoted + "'";
+        }
+        line += (i ? " " : "") + word;
+    }
+    storedCommandLine() = line;
+}
+
+const std::string& commandLine() { return storedCommandLine(); }
 
 CommandRegistration::CommandRegistration(std::string path, std::string description, CommandSetup setup) {
     registry().push_back({splitPath(path), std::move(description), std::move(setup)});

@@ -19,6 +19,11 @@ struct CommandRegistration {
 // Builds the CLI11 tree from every registration; parents are created as needed.
 void buildCommandTree(CLI::App& root);
 
+// The command line imc was started with (set by main), words quoted for a POSIX shell where
+// needed: the "command" of a report.html.
+void setCommandLine(int argc, char** argv);
+const std::string& commandLine();
+
 // Error type for command-line level problems that should print a message and exit 1.
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;

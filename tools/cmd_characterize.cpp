@@ -2,6 +2,7 @@
 // fits, as described by a job file. The named short-hands (imc characterize crossbar-mc, ...)
 // are subcommands of the same command.
 #include "characterize/job.hpp"
+#include "report/html.hpp"
 #include "cli.hpp"
 
 #include <cstdio>
@@ -34,7 +35,11 @@ imc::cli::CommandRegistration characterizeCommand{
                 return;
             }
             const auto job = characterize::loadJob(o->job);
-            const auto outcome = characterize::runJob(job, {o->out, o->workers, o->force, true});
+            auto outcome = characterize::runJob(job, {o->out, o->workers, o->force, true});
+            if (outcome.report.contains("results") && outcome.report["results"].is_string())
+                outcome.report["report_html"] = imc::report::writeRunReport(outcome.report["results"].get<std::string>(),
+                                                                            "job " + job.name, imc::cli::commandLine(),
+                                                                            outcome.report).string();
             if (o->json) {
                 std::cout << outcome.report.dump() << "\n";
                 return;

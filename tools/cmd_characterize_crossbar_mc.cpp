@@ -2,6 +2,7 @@
 // lognormal conductances; one rank or many (mpirun), same numbers.
 #include "characterize/cluster.hpp"
 #include "characterize/crossbar_mc.hpp"
+#include "report/html.hpp"
 #include "cli.hpp"
 
 #include <nlohmann/json.hpp>
@@ -36,7 +37,7 @@ imc::cli::CommandRegistration crossbarMcCommand{
         app.add_flag("--force", o->force, "run again even when the folder holds these results");
         app.add_flag("--json", o->json, "print one JSON object");
         app.callback([o] {
-            o->spec.cell = variability::Distribution::lognormal(std::log(o->g_median_S), o->sigma);
+            o->spec.cell = variability::Distribution::lognormal(variability::log(o->g_median_S), o->sigma);
             const auto sweep = characterize::crossbarMonteCarloSweep(o->spec);
             characterize::RunSpec run;
             run.name = "crossbar-mc";
@@ -54,6 +55,9 @@ imc::cli::CommandRegistration crossbarMcCommand{
             nlohmann::json j = {{"results", r.dir.string()}, {"samples", r.rows.size()}, {"failed", r.failed},
                                 {"ir_drop_mean", m}, {"ir_drop_max", w}, {"ngspice_version", r.ngspiceVersion},
                                 {"ranks", characterize::cluster().size}, {"wall_s", r.wall_s}};
+            if (characterize::cluster().rank == 0)
+                j["report_html"] = report::writeRunReport(r.dir, "crossbar Monte-Carlo: IR drop against the ideal product",
+                                                          cli::commandLine(), j).string();
             if (o->json) {
                 std::cout << j.dump() << "\n";
                 return;

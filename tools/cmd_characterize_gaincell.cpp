@@ -2,6 +2,7 @@
 // the gain-cell attention hardware in SPICE, fitted into the behavioral model's fits files.
 #include "characterize/gaincell.hpp"
 #include "datadir/datadir.hpp"
+#include "report/html.hpp"
 #include "cli.hpp"
 
 #include <nlohmann/json.hpp>
@@ -50,6 +51,13 @@ void print(const Common& c, const json& report) {
     else std::cout << report.dump(2) << "\n";
 }
 
+// report.html in the run's results folder (its "results" or "dir" entry), named in the JSON.
+json withPage(json summary, const std::string& title) {
+    const std::string dir = summary.contains("dir") ? summary["dir"].get<std::string>() : summary["results"].get<std::string>();
+    summary["report_html"] = report::writeRunReport(dir, title, cli::commandLine(), summary).string();
+    return summary;
+}
+
 fit::FitRecord findPolynomial(const std::string& dir) {
     if (auto record = fit::findFit(dir, "gaincell-poly")) return *record;
     throw cli::UsageError("no gaincell-poly fit in " + dir + " (run `imc characterize gaincell --fits-out " + dir + "` first)");
@@ -57,17 +65,18 @@ fit::FitRecord findPolynomial(const std::string& dir) {
 
 json runGainCell(const Common& c, const std::string& command) {
     auto sw = characterize::defaultGainCellSweep(c.samples, c.seed);
-    return characterize::characterizeGainCell(sw, runOptions(c, command)).report;
+    return withPage(characterize::characterizeGainCell(sw, runOptions(c, command)).report, "gain cell: bit-line charge and polynomial fit");
 }
 
 json runRetention(const Common& c, const std::string& command) {
-    return characterize::characterizeRetention(c.samples, c.seed, runOptions(c, command)).report;
+    return withPage(characterize::characterizeRetention(c.samples, c.seed, runOptions(c, command)).report, "gain cell: retention");
 }
 
 json runC2p(const Common& c, bool isSigned, int rows, double fullScale_fC, const std::string& command) {
     auto sw = characterize::defaultChargeToPulseSweep(isSigned, rows, c.samples, c.seed, isSigned ? 33 : 25,
                                                       fullScale_fC * 1e-15);
-    return characterize::characterizeChargeToPulse(sw, runOptions(c, command)).report;
+    return withPage(characterize::characterizeChargeToPulse(sw, runOptions(c, command)).report,
+                    isSigned ? "signed charge-to-pulse readout" : "ReLU charge-to-pulse readout");
 }
 
 json runArray(const Common& c, const std::string& size, const std::string& fitsDir, const std::string& form, bool verify,
@@ -85,7 +94,8 @@ json runArray(const Common& c, const std::string& size, const std::string& fitsD
     a.cell = circuits::builtinCell("gaincell");
     a.polynomial = findPolynomial(fitsDir);
     a.parameters = {{"fits", fitsDir}, {"polynomial", a.polynomial.source}};
-    return characterize::characterizeArray(a, runOptions(c, command)).report;
+    return withPage(characterize::characterizeArray(a, runOptions(c, command)).report,
+                    "gain-cell arrays " + size + ": SPICE against the model from the fits");
 }
 
 imc::cli::CommandRegistration gaincellCommand{

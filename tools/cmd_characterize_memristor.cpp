@@ -3,6 +3,7 @@
 // in a crossbar and the fits the behavioral LSH samples from.
 #include "characterize/memristor.hpp"
 #include "cli.hpp"
+#include "report/html.hpp"
 #include "report/plot.hpp"
 
 #include <nlohmann/json.hpp>
@@ -66,6 +67,7 @@ imc::cli::CommandRegistration memristorCommand{
         app.callback([o] {
             const auto r = characterize::characterizeSelfSelective(o->spec("memristor-iv"));
             const auto j = r.toJson();
+            report::writeRunReport(r.dir, "self-selective memristor cell: I-V", cli::commandLine(), j);
             if (o->json) {
                 std::cout << j.dump() << "\n";
                 return;
@@ -126,6 +128,7 @@ imc::cli::CommandRegistration crossbarCommand{
                                 {"i_column_hrs_A", r.columnHrs_A},
                                 {"results", summary.dir.string()},
                                 {"ngspice_version", summary.ngspiceVersion}};
+            report::writeRunReport(summary.dir, "memristor crossbar read: sneak paths", cli::commandLine(), j);
             if (o->json) {
                 std::cout << j.dump() << "\n";
                 return;
@@ -209,6 +212,7 @@ imc::cli::CommandRegistration sneakCommand{
                            {"sneak fraction of an HRS read vs array size (" + o->scheme + ")", "N (N x N)", "sneak fraction", true, true}, sneak);
             nlohmann::json j = {{"sizes", sweep}, {"criterion", criterion}, {"results", summary.dir.string()},
                                 {"ngspice_version", summary.ngspiceVersion}};
+            report::writeRunReport(summary.dir, "sneak paths against array size", cli::commandLine(), j);
             if (o->json) {
                 std::cout << j.dump() << "\n";
                 return;
@@ -249,6 +253,8 @@ imc::cli::CommandRegistration rpLshCommand{
         app.callback([o] {
             std::tie(o->rp.rows, o->rp.cols) = parseSize(o->size);
             const auto r = characterize::runRpLsh(o->rp, o->spec("memristor-rp-lsh"));
+            report::writeRunReport(r.dir, "RP-LSH on a memristor crossbar: SPICE against the behavioral model", cli::commandLine(),
+                                   r.toJson());
             if (o->json) {
                 std::cout << r.toJson().dump() << "\n";
                 return;
@@ -285,6 +291,8 @@ imc::cli::CommandRegistration fitsCommand{
                 << " --seed " << o->fits.seed << " --out " << o->fitsDir;
             o->fits.command = cmd.str();
             const auto r = characterize::runMemristorFits(o->fits, o->spec("memristor-fits"));
+            report::writeRunReport(r.dir, "memristor fits: HRS, pair differences, cycle-to-cycle spread", cli::commandLine(),
+                                   r.toJson());
             if (o->json) {
                 std::cout << r.toJson().dump() << "\n";
                 return;

@@ -3,6 +3,7 @@
 #include "behavior/rram_model.hpp"
 #include "characterize/cluster.hpp"
 #include "characterize/rram.hpp"
+#include "report/html.hpp"
 #include "cli.hpp"
 #include "fit/fit.hpp"
 
@@ -93,6 +94,13 @@ imc::cli::CommandRegistration rramCommand{
                     fit::writeFit(file.string(), rep.toFit(cmd.str()));
                 }
                 out[levels == 2 ? "slc" : "mlc"] = rep.toJson();
+                if (characterize::cluster().rank == 0) {
+                    // The page in the device sweep's folder (the column sweep's folder is in its table).
+                    auto& entry = out[levels == 2 ? "slc" : "mlc"];
+                    entry["report_html"] = report::writeRunReport(entry["results"]["devices"].get<std::string>(),
+                                                                  run.name + ": levels, spread and error rates",
+                                                                  cli::commandLine(), entry).string();
+                }
                 out[levels == 2 ? "slc" : "mlc"]["fits"] = file.string();
             }
             if (characterize::cluster().rank != 0) return;

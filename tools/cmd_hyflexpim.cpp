@@ -6,6 +6,7 @@
 #include "behavior/rram_model.hpp"
 #include "datadir/datadir.hpp"
 #include "nn/hyflexpim_workload.hpp"
+#include "report/html.hpp"
 #include "report/plot.hpp"
 
 #include <nlohmann/json.hpp>
@@ -170,6 +171,11 @@ void runHyFlexPimReport(const HyFlexInferCli& cli, int draws, std::uint64_t seed
     const fs::path png = cli.plot;
     plotReport(report, png);
     report["plot"] = png.string();
+    // report.html beside the plot, showing that plot alone (the folder may hold others').
+    report["report_html"] = report::writeRunReport(png.has_parent_path() ? png.parent_path() : fs::path("."),
+                                                   "HyFlexPIM: loss against SLC fraction", cli::commandLine(), report,
+                                                   std::vector<fs::path>{png})
+                                .string();
     if (json) {
         std::printf("%s\n", report.dump().c_str());
         return;

@@ -11,6 +11,7 @@
 #include "nn/bpe_tokenizer.hpp"
 #include "nn/gaincell_backends.hpp"
 #include "nn/lm_report.hpp"
+#include "report/html.hpp"
 #include "nn/nn.hpp"
 
 #include <nlohmann/json.hpp>
@@ -71,7 +72,7 @@ struct InferArgs {
     std::string report;
     bool retrain = false;
     int draws = 0;
-    std::string plot = "results/lm-finetune.png";
+    std::string plot = "results/lm-report/lm-finetune.png";
     std::string modelsDir = imc::dataPath("models").string();
     int linearSteps = 1000, nonlinearSteps = 300, scratchSteps = 1000;
     float learningRate = 1e-3f;
@@ -127,6 +128,15 @@ imc::nn::HeadScalarsResult adaptationScalars(const InferArgs& args, const imc::n
     return imc::nn::headScalarsFor(model, request, *linear, backend);
 }
 
+// report.html beside the report's plot, showing that plot alone (the folder may hold others').
+std::string reportPage(const InferArgs& args, const std::string& title, const nlohmann::json& report) {
+    const fs::path plot = args.plot;
+    const fs::path dir = plot.has_parent_path() ? plot.parent_path() : fs::path(".");
+    std::vector<fs::path> plots;
+    if (report.contains("plot")) plots.push_back(plot);
+    return imc::report::writeRunReport(dir, title, imc::cli::commandLine(), report, plots).string();
+}
+
 void runReport(const InferArgs& args) {
     imc::nn::LmReportOptions options;
     options.hardware.fortunes = args.fortunes;
@@ -144,7 +154,8 @@ void runReport(const InferArgs& args) {
     options.draws = args.draws;
     options.retrain = args.retrain;
     options.plot = args.plot;
-    const nlohmann::json report = imc::nn::runLmReport(options);
+    nlohmann::json report = imc::nn::runLmReport(options);
+    report["report_html"] = reportPage(args, "character LM on gain-cell attention (Fig. 4c, 4d, Table 1)", report);
     if (args.json) {
         std::printf("%s\n", report.dump().c_str());
         return;
@@ -248,6 +259,7 @@ void runLshReport(const InferArgs& args) {
     o.log = [](const std::string& line) { std::fprintf(stderr, "imc: %s\n", line.c_str()); };
     nlohmann::json report = imc::lsh::runLmLshReport(o);
     if (imc::lsh::plotLmLshReport(report, args.plot)) report["plot"] = args.plot;
+    report["report_html"] = reportPage(args, "LSH attention in the character LM", report);
     if (args.json) {
         std::printf("%s\n", report.dump().c_str());
         return;
@@ -418,9 +430,10 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--draws", args->draws, "With --report: variability draws per hardware model")
             ->capture_default_str();
         auto* plot = app.add_option("--plot", args->plot,
-                                    "With --report: PNG (gaincell: perplexity vs training iteration, default "
-                                    "results/lm-finetune.png; lsh: perplexity vs attended fraction, default "
-                                    "results/lm-lsh.png)");
+                                    "With --report: PNG, with report.html beside it (gaincell: perplexity vs "
+                                    "training iteration, default results/lm-report/lm-finetune.png; lsh: perplexity "
+                                    "vs attended fraction, default results/lm-lsh/lm-lsh.png; hyflexpim: default "
+                                    "results/hyflexpim/hyflexpim.png)");
         app.add_option("--models-dir", args->modelsDir,
                        "With --report: folder of char-lm.safetensors and the hardware models")
             ->capture_default_str();
@@ -443,8 +456,8 @@ const imc::cli::CommandRegistration registration{
         addLshReportOptions(app, args->lshReport);
         app.callback([args, gen, report, plot] {
             if (report->count() > 0 && args->report.empty()) args->report = "gaincell";
-            if (plot->count() == 0 && args->report == "lsh") args->plot = "results/lm-lsh.png";
-            if (plot->count() == 0 && args->report == "hyflexpim") args->plot = "results/hyflexpim.png";
+            if (plot->count() == 0 && args->report == "lsh") args->plot = "results/lm-lsh/lm-lsh.png";
+            if (plot->count() == 0 && args->report == "hyflexpim") args->plot = "results/hyflexpim/hyflexpim.png";
             args->generate = gen->count() > 0;
             args->generation.seed = args->seed;
             run(*args);

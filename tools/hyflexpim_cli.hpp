@@ -31,7 +31,7 @@ struct HyFlexInferCli {
     bool paperFits = false;
     std::string paperSigma = "ber-4.04";  // public-code | ber-4.04
     std::string weights;
-    std::string plot = "results/hyflexpim.png";
+    std::string plot = "results/hyflexpim/hyflexpim.png";
 };
 void addHyFlexInferOptions(CLI::App& app, HyFlexInferCli& cli);
 // --linear-layers hyflexpim: one configuration; draws 0 means 3.

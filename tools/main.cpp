@@ -7,6 +7,7 @@
 
 int main(int argc, char** argv) {
     std::setlocale(LC_ALL, "C");
+    imc::cli::setCommandLine(argc, argv);
     CLI::App app{"imc: analog in-memory-computing characterization and behavioral transformers"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "imc 0.1.0");

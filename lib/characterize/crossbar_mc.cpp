@@ -25,10 +25,18 @@ CrossbarMcSweep crossbarMonteCarloSweep(const CrossbarMcSpec& s) {
             for (int j = 0; j < n; ++j) {
                 const double g = variability::drawDeviceToDevice(s.cell, s.seed, std::uint64_t(sample), std::uint64_t(i * n + j));
                 spec.cellConductance_S(i, j) = g;
-                sumLog += std::log(g);
+                sumLog += variability::log(g);
             }
         }
-        ideal->push_back(spec.cellConductance_S.transpose() * spec.rowVoltage_V);
+        // The ideal product in plain loops (no Eigen kernel): its summation order and rounding
+        // must not depend on the vector width, so a portable build writes the same results.csv.
+        Eigen::VectorXd product(n);
+        for (int j = 0; j < n; ++j) {
+            double sum = 0;
+            for (int i = 0; i < n; ++i) sum += spec.cellConductance_S(i, j) * spec.rowVoltage_V[i];
+            product[j] = sum;
+        }
+        ideal->push_back(std::move(product));
         logMean->push_back(sumLog / double(n * n));
         PlannedJob job;
         job.sim.id = "crossbar" + std::to_string(n) + "x" + std::to_string(n) + "_s" + std::to_string(sample);

@@ -1,11 +1,90 @@
 #include "variability/variability.hpp"
 
 #include <cmath>
-#include <numbers>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
 namespace imc::variability {
+
+namespace {
+// ln 2 split so that k * kLn2Hi is exact for |k| < 2^20 (kLn2Hi has 33 significant bits).
+constexpr double kLn2Hi = 0x1.62e42fee00000p-1;
+constexpr double kLn2Lo = 0x1.a39ef35793c76p-33;
+constexpr double kInvLn2 = 0x1.71547652b82fep+0;
+constexpr double kTwoPi = 0x1.921fb54442d18p+2;
+
+constexpr double inverseFactorial(int n) {
+    double f = 1;
+    for (int i = 2; i <= n; ++i) f *= i;  // exact up to 22!
+    return 1.0 / f;
+}
+}  // namespace
+
+double log(double x) {
+    if (std::isnan(x) || x < 0) return std::numeric_limits<double>::quiet_NaN();
+    if (x == 0) return -std::numeric_limits<double>::infinity();
+    if (std::isinf(x)) return x;
+    // x = 2^k m with m in [sqrt(1/2), sqrt(2)); frexp and ldexp are exact.
+    int k = 0;
+    double m = std::frexp(x, &k);
+    if (m < 0x1.6a09e667f3bcdp-1) m *= 2, --k;
+    // log(1 + f) = 2 atanh(s), s = f / (2 + f): f stays exact and only the small corrections
+    // (f^2 / 2 and the series in s^2, |s| < 0.172) carry rounding.
+    const double f = m - 1;
+    const double s = f / (2 + f);
+    const double z = s * s;
+    double R = 2.0 / 21;
+    for (int n = 9; n >= 1; --n) R = R * z + 2.0 / (2 * n + 1);
+    R *= z;
+    const double hfsq = 0.5 * f * f;
+    const double dk = k;
+    return dk * kLn2Hi + (f - (hfsq - (s * (hfsq + R) + dk * kLn2Lo)));
+}
+
+double exp(double x) {
+    if (std::isnan(x)) return x;
+    if (x > 709.782712893384) return std::numeric_limits<double>::infinity();
+    if (x < -745.1332191019412) return 0.0;
+    // x = k ln 2 + r with |r| <= ln(2) / 2 (Cody and Waite: r_hi exact), then Taylor to r^14.
+    const double k = std::floor(x * kInvLn2 + 0.5);
+    const double rHi = x - k * kLn2Hi;
+    const double rLo = k * kLn2Lo;
+    const double r = rHi - rLo;
+    double p = inverseFactorial(14);
+    for (int n = 13; n >= 1; --n) p = p * r + inverseFactorial(n);
+    p = p * r + 1;
+    return std::ldexp(p, int(k));
+}
+
+void sinCosTurns(double t, double& sin_out, double& cos_out) {
+    if (!std::isfinite(t)) {
+        sin_out = cos_out = std::numeric_limits<double>::quiet_NaN();
+        return;
+    }
+    // t = q/4 + f, |f| <= 1/8: 4 t is exact and so is t - q/4, so the angle is reduced exactly.
+    const double q = std::floor(4 * t + 0.5);
+    const double f = t - 0.25 * q;
+    const double theta = kTwoPi * f;  // |theta| <= pi/4
+    const double z = theta * theta;
+    double ps = -inverseFactorial(19);  // sin: theta + theta^3 (-1/3! + z (1/5! ...))
+    for (int n = 17; n >= 3; n -= 2) ps = ps * z + ((n / 2) % 2 ? -inverseFactorial(n) : inverseFactorial(n));
+    const double sinTheta = theta + theta * z * ps;
+    double pc = inverseFactorial(20);  // cos: 1 - z/2 + z^2 (1/4! - z (1/6! ...))
+    for (int n = 18; n >= 4; n -= 2) pc = pc * z + ((n / 2) % 2 ? -inverseFactorial(n) : inverseFactorial(n));
+    const double hz = 0.5 * z;
+    const double w = 1 - hz;
+    const double cosTheta = w + (((1 - w) - hz) + z * (z * pc));
+    // The quadrant, from q mod 4 (q is an integer well inside int64 for any t whose f is exact).
+    const auto quadrant = int(std::fmod(q, 4.0) + (q < 0 ? 4 : 0)) & 3;
+    switch (quadrant) {
+        case 0: sin_out = sinTheta, cos_out = cosTheta; break;
+        case 1: sin_out = cosTheta, cos_out = -sinTheta; break;
+        case 2: sin_out = -sinTheta, cos_out = -cosTheta; break;
+        default: sin_out = -cosTheta, cos_out = sinTheta; break;
+    }
+}
 
 namespace {
 std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -45,15 +124,18 @@ double Stream::normal() {
     double u1 = 0;
     do u1 = uniform(); while (u1 <= 0);
     const double u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = r * std::sin(2 * std::numbers::pi * u2);
+    // sqrt is correctly rounded everywhere; log, sin and cos are this library's own (see the header).
+    const double r = std::sqrt(-2.0 * log(u1));
+    double s = 0, c = 0;
+    sinCosTurns(u2, s, c);
+    spare_ = r * s;
     haveSpare_ = true;
-    return r * std::cos(2 * std::numbers::pi * u2);
+    return r * c;
 }
 
 double Stream::normal(double mean, double sigma) { return mean + sigma * normal(); }
 
-double Stream::lognormal(double mu, double sigma) { return std::exp(normal(mu, sigma)); }
+double Stream::lognormal(double mu, double sigma) { return exp(normal(mu, sigma)); }
 
 double Distribution::draw(Stream& s) const {
     switch (kind) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using namespace imc::variability;
@@ -97,4 +98,62 @@ TEST_CASE("Counter-based normals do not depend on the order they are drawn in", 
     // Standard normal: mean within 4 standard errors (4/sqrt(4000) = 0.063), variance within 0.1.
     CHECK(std::abs(m) < 0.063);
     CHECK(std::abs(s2 - 1.0) < 0.1);
+}
+
+namespace {
+// The error of `got` in units in the last place of the long double reference, rounded to double.
+double ulpError(double got, long double reference) {
+    const double r = std::fabs(double(reference));
+    const double ulp = std::nextafter(r, INFINITY) - r;
+    return double(std::fabs((long double)got - reference) / ulp);
+}
+}  // namespace
+
+TEST_CASE("the draws' own log, exp, sin and cos are within 2 ulp of long double", "[variability]") {
+    // x87 long double (64-bit mantissa) is computed by other code, 11 bits more precise.
+    Stream s({3, Purpose::User, 0, 0, 0});
+    double worstLog = 0, worstExp = 0, worstSin = 0, worstCos = 0;
+    for (int i = 0; i < 200000; ++i) {
+        const double u = s.uniform();
+        const double wide = std::ldexp(0.5 + u, int(s.next() % 2000) - 1000);  // 2^-1000 .. 2^1000
+        const double nearOne = 0.5 + u;                                      // k = 0: the series alone
+        worstLog = std::max({worstLog, ulpError(imc::variability::log(wide), logl((long double)wide)),
+                             ulpError(imc::variability::log(nearOne), logl((long double)nearOne))});
+        const double x = (u - 0.5) * 1400;
+        worstExp = std::max(worstExp, ulpError(imc::variability::exp(x), expl((long double)x)));
+        // One octant, where the reference angle is exact enough; the other octants by symmetry below.
+        // t is a multiple of 2^-53, so t + 1/4 and t + 1/2 are exact too.
+        const double t = std::ldexp(double(s.next() >> 13), -53) - 0.125;
+        double sn = 0, cs = 0;
+        sinCosTurns(t, sn, cs);
+        const long double angle = 2 * 3.14159265358979323846264338327950288L * (long double)t;
+        if (t != 0) worstSin = std::max(worstSin, ulpError(sn, sinl(angle)));
+        worstCos = std::max(worstCos, ulpError(cs, cosl(angle)));
+        // A quarter turn more is the same polynomial in another quadrant: exact symmetries.
+        double s1 = 0, c1 = 0, s2 = 0, c2 = 0;
+        sinCosTurns(t + 0.25, s1, c1);
+        sinCosTurns(t + 0.5, s2, c2);
+        REQUIRE(s1 == cs);
+        REQUIRE(c1 == -sn);
+        REQUIRE(s2 == -sn);
+        REQUIRE(c2 == -cs);
+    }
+    INFO("log " << worstLog << " exp " << worstExp << " sin " << worstSin << " cos " << worstCos << " ulp");
+    CHECK(worstLog <= 2);
+    CHECK(worstExp <= 2);
+    CHECK(worstSin <= 2);
+    CHECK(worstCos <= 2);
+    // Exact points and limits.
+    CHECK(imc::variability::log(1.0) == 0);
+    CHECK(imc::variability::exp(0.0) == 1);
+    CHECK(ulpError(imc::variability::log(std::ldexp(1.0, 700)), 700 * logl(2.0L)) <= 1);
+    CHECK(std::isinf(imc::variability::exp(710.0)));
+    CHECK(imc::variability::exp(-746.0) == 0);
+    CHECK(std::isnan(imc::variability::log(-1.0)));
+    CHECK(imc::variability::log(0.0) == -INFINITY);
+    CHECK(std::abs(imc::variability::log(std::numeric_limits<double>::denorm_min()) - (-1074 * 0.69314718055994530942)) < 1e-12);
+    double sn = 1, cs = 0;
+    sinCosTurns(0.5, sn, cs);
+    CHECK(sn == 0);
+    CHECK(cs == -1);
 }

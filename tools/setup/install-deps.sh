@@ -11,6 +11,8 @@ MAIN_PKGS=(cmake g++ make pkg-config libeigen3-dev libboost-math-dev libboost-io
 # Only for `./imc fuzz` and `./imc test --sanitize` (--fuzz), which share one clang build: clang,
 # libFuzzer and the sanitizer runtimes, and llvm-symbolizer for readable stack traces.
 FUZZ_PKGS=(clang libclang-rt-dev llvm)
+# Only for `./imc test`: the browser that opens report.html in the page test (tests/report).
+BROWSER_PKGS=(chromium)
 
 log() { printf 'imc setup: %s\n' "$*" >&2; }
 
@@ -67,7 +69,11 @@ enable_backports() {
 main() {
   local extra=()
   for a in "$@"; do
-    if [ "$a" = "--fuzz" ]; then extra+=("${FUZZ_PKGS[@]}"); else extra+=("$a"); fi
+    case "$a" in
+      --fuzz) extra+=("${FUZZ_PKGS[@]}") ;;
+      --browser) extra+=("${BROWSER_PKGS[@]}") ;;
+      *) extra+=("$a") ;;
+    esac
   done
   local want_main want_bp
   mapfile -t want_main < <(missing "${MAIN_PKGS[@]}" "${extra[@]}")
