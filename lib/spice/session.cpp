@@ -238,7 +238,8 @@ struct Session::Impl {
         exited = false;
         circuitLoaded = false;
         CNumericLocale locale;
-        init(&onChar, &onStat, &onExit, nullptr, nullptr, &onBgThread, this);
+        // No SendStat: with one, ngspice formats a progress line at every time point.
+        init(&onChar, nullptr, &onExit, nullptr, nullptr, &onBgThread, this);
         for (const char* c : {"set noaskquit", "set nomoremode"}) cmd(const_cast<char*>(c));
         std::string threads = "set num_threads=" + std::to_string(std::max(1, options.deviceThreads));
         cmd(threads.data());
