@@ -238,7 +238,7 @@ struct Session::Impl {
         exited = false;
         circuitLoaded = false;
         CNumericLocale locale;
-        // No SendStat: with one, ngspice formats a progress line at every time point.
+        // No SendStat: its progress lines are unused, and without it ngspice need not build them.
         init(&onChar, nullptr, &onExit, nullptr, nullptr, &onBgThread, this);
         for (const char* c : {"set noaskquit", "set nomoremode"}) cmd(const_cast<char*>(c));
         std::string threads = "set num_threads=" + std::to_string(std::max(1, options.deviceThreads));
