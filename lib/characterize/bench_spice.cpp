@@ -15,6 +15,7 @@
 #include <fstream>
 #include <spawn.h>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,16 +28,39 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
+double cpuSeconds(const rusage& u) {
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// CPU time of this process so far (user + system): unlike wall time, it hardly depends on how
+// many other programs share the cores.
+double selfCpuSeconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return cpuSeconds(u);
+}
+
+struct Timing {
+    double wall_s = 0, cpu_s = 0;
+};
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// One `ngspice -b FILE` process, output discarded; returns its wall time.
-double timeNgspiceBatch(const std::string& binary, const std::string& file, const std::string& raw) {
+nlohmann::json spread(const std::vector<double>& v) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return {*lo, *hi};
+}
+
+// One `ngspice -b FILE` process started in `dir` (where its .spiceinit is), output discarded;
+// returns its wall and CPU time.
+Timing timeNgspiceBatch(const std::string& binary, const std::string& dir, const std::string& file, const std::string& raw) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     std::vector<std::string> args = {binary, "-b", "-r", raw, file};
@@ -48,8 +72,9 @@ double timeNgspiceBatch(const std::string& binary, const std::string& file, cons
     if (posix_spawnp(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) != 0)
         throw std::runtime_error("cannot start " + binary + " (install the ngspice package)");
     int status = 0;
-    waitpid(pid, &status, 0);
-    const double t = seconds(t0);
+    rusage usage{};
+    wait4(pid, &status, 0, &usage);
+    const Timing t{seconds(t0), cpuSeconds(usage)};
     posix_spawn_file_actions_destroy(&actions);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw std::runtime_error(binary + " -b " + file + " failed with status " + std::to_string(status));
@@ -142,17 +167,23 @@ nlohmann::json benchSpice(const SpiceBenchOptions& o) {
 
     const auto dir = std::filesystem::temp_directory_path() / ("imc-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
+    // Same OpenMP device threads on both sides: `ngspice -b` would take the num_threads of the
+    // system spinit (8 in Debian's package), the session sets its own after init. A .spiceinit in
+    // the batch run's working folder is read after spinit.
+    std::ofstream(dir / ".spiceinit") << "set num_threads=" << o.deviceThreads << "\n";
     // Session start-up (library load and ngSpice_Init), which `ngspice -b` pays on every run.
     std::vector<double> initTimes;
     for (int r = 0; r < 3; ++r) {
         const auto t0 = clock_type::now();
-        spice::Session s;
+        spice::Session s({o.deviceThreads, false});
         initTimes.push_back(seconds(t0));
     }
     const double init_s = median(initTimes);
-    spice::Session session;
+    spice::Session session({o.deviceThreads, false});
     out["ngspice_version"] = session.version();
     out["session_init_s"] = init_s;
+    out["device_threads"] = o.deviceThreads;
+    out["repeats"] = o.repeats;
     for (const auto& c : cases) {
         // Both sides save the same vectors: ngspice -b writes them to a raw file, the session
         // reads them into memory.
@@ -160,20 +191,35 @@ nlohmann::json benchSpice(const SpiceBenchOptions& o) {
         const auto raw = (dir / (c.name + ".raw")).string();
         std::ofstream(file) << c.deck;
         if (o.progress) std::fprintf(stderr, "bench: %s (%d runs each)\n", c.description.c_str(), o.repeats);
-        std::vector<double> batch, inproc;
+        // Interleaved: each repeat runs the batch, then the session, so load from other people on
+        // the machine hits both alike; the ratio is the median of the per-repeat ratios.
+        std::vector<double> batch, inproc, ratios, batchCpu, inprocCpu, cpuRatios;
         for (int r = 0; r < o.repeats; ++r) {
-            batch.push_back(timeNgspiceBatch(o.ngspiceBinary, file, raw));
+            const Timing tb = timeNgspiceBatch(o.ngspiceBinary, dir.string(), file, raw);
+            batch.push_back(tb.wall_s);
+            batchCpu.push_back(tb.cpu_s);
+            const double c0 = selfCpuSeconds();
             const auto t0 = clock_type::now();
             session.load(c.deck, c.name);
             session.run();
             for (const auto& v : c.vectors) (void)session.vector(v);
             inproc.push_back(seconds(t0));
+            inprocCpu.push_back(selfCpuSeconds() - c0);
+            ratios.push_back(inproc.back() / batch.back());
+            cpuRatios.push_back(inprocCpu.back() / batchCpu.back());
         }
         const double b = median(batch), s = median(inproc);
         out[c.name] = {{"description", c.description},
                        {"ngspice_b_s", b},
+                       {"ngspice_b_spread_s", spread(batch)},
                        {"session_s", s},
-                       {"overhead_ratio", s / b},
+                       {"session_spread_s", spread(inproc)},
+                       {"overhead_ratio", median(ratios)},
+                       {"overhead_ratio_spread", spread(ratios)},
+                       {"ngspice_b_cpu_s", median(batchCpu)},
+                       {"session_cpu_s", median(inprocCpu)},
+                       {"cpu_ratio", median(cpuRatios)},
+                       {"cpu_ratio_spread", spread(cpuRatios)},
                        {"session_with_init_s", s + init_s},
                        {"overhead_ratio_with_init", (s + init_s) / b}};
     }

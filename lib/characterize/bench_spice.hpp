@@ -11,6 +11,7 @@ struct SpiceBenchOptions {
     int repeats = 5;             // timings are medians over this many runs
     int crossbarSize = 64;       // resistive crossbar .op with 2 ohm wires (KLU)
     int mosfetArraySize = 16;    // 1T1C BSIM4 array transient
+    int deviceThreads = 1;       // ngspice's OpenMP threads for BSIM3/4, the same on both sides
     int mcSamples = 16;          // Monte-Carlo samples of the crossbar for the worker speed-up
     std::string ngspiceBinary = "ngspice";
     bool progress = true;

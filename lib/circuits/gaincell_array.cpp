@@ -68,6 +68,10 @@ void robustOptions(Circuit& c) {
     c.option("gmin", "1e-10");
 }
 
+// Array decks only: device bypass (a MOSFET whose terminal voltages moved less than the
+// tolerances since its last evaluation reuses it). The arrays are device-evaluation bound.
+void arraySpeedOptions(Circuit& c) { c.option("bypass", "1"); }
+
 CellSpec readoutCell(ArrayReadout r) { return builtinCell(r == ArrayReadout::Signed ? "c2p_signed" : "c2p_relu"); }
 
 // Supplies, reset and conversion window shared by both array forms.
@@ -319,6 +323,7 @@ Circuit gainCellArrayCircuit(const CellSpec& cell, const GainCellArraySpec& s) {
     }
     for (int j = 0; j < s.cols; ++j) addBitLine(c, s, j);
     robustOptions(c);
+    arraySpeedOptions(c);
     c.analysis(TranAnalysis{Time(10e-12), Time(t.stop_s), Time(0), Time(s.maxStep_s), false});
     return c;
 }
@@ -352,6 +357,7 @@ Circuit gainCellColumnCircuit(const CellSpec& cell, const GainCellArraySpec& s, 
     }
     addBitLine(c, s, column);
     robustOptions(c);
+    arraySpeedOptions(c);
     c.analysis(TranAnalysis{Time(10e-12), Time(t.stop_s), Time(0), Time(s.maxStep_s), false});
     return c;
 }

@@ -124,7 +124,7 @@ struct GainCellArraySpec {
     double vdd_V = 0.9, V_in_V = 0.9;
     double tclk_s = 1e-9, edge_s = 20e-12;
     int levels = 16;
-    double writeSlot_s = 11e-9, writeWidth_s = 10e-9, maxStep_s = 100e-12;
+    double writeSlot_s = 11e-9, writeWidth_s = 10e-9, maxStep_s = 200e-12;
 };
 
 // Timing of one array run (both forms): writes, reset release, read, conversion.

@@ -238,7 +238,8 @@ struct Session::Impl {
         exited = false;
         circuitLoaded = false;
         CNumericLocale locale;
-        init(&onChar, &onStat, &onExit, nullptr, nullptr, &onBgThread, this);
+        // No SendStat: its progress lines are unused, and without it ngspice need not build them.
+        init(&onChar, nullptr, &onExit, nullptr, nullptr, &onBgThread, this);
         for (const char* c : {"set noaskquit", "set nomoremode"}) cmd(const_cast<char*>(c));
         std::string threads = "set num_threads=" + std::to_string(std::max(1, options.deviceThreads));
         cmd(threads.data());
