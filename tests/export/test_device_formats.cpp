@@ -136,7 +136,11 @@ TEST_CASE("aihwkit: coeff_dic polynomial in g/g_max reproduces every state's sig
     const double gMax = doc.at("g_max").get<double>(), ref = doc.at("coeff_g_max_reference").get<double>();
     CHECK_THAT(gMax, WithinRel(40.0, 1e-12));  // uS
     REQUIRE(doc.at("coeff_dic").size() == 1);
-    const auto& [tKey, coeff] = *doc.at("coeff_dic").items().begin();
+    // The object's own iterator: a binding to *items().begin() would refer into the temporary proxy
+    // iterator, gone at the end of the statement (ASan: stack-use-after-scope).
+    const auto first = doc.at("coeff_dic").begin();
+    const std::string tKey = first.key();
+    const auto& coeff = first.value();
     CHECK(std::stod(tKey) == 3600.0);  // the fit's retention time, in s
     REQUIRE(coeff.size() == 4);        // four states: a cubic through them
     // reram.py's _apply_poly: sig = c0 + c1 x + c2 x^2 ..., x = g/g_max, times g_max / reference

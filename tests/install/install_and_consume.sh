@@ -2,9 +2,11 @@
 # Installs imc into a fresh prefix, moves the prefix (the installation must not depend on where
 # it was installed), builds a program outside the tree against find_package(imc CONFIG), runs it,
 # and runs the installed `imc` from another folder with the source-tree fallback disabled.
-# usage: install_and_consume.sh CMAKE BUILD_DIR WORK_DIR CONSUMER_SRC SOURCE_DIR CXX [LAUNCHER]
+# usage: install_and_consume.sh CMAKE BUILD_DIR WORK_DIR CONSUMER_SRC SOURCE_DIR CXX [LAUNCHER [SANITIZE]]
+# SANITIZE (e.g. address,undefined): the installed static libraries are instrumented, so the
+# consumer links the same sanitizer runtimes (an IMC_SANITIZE build).
 set -euo pipefail
-cmake=$1 build=$2 work=$3 consumer=$4 source=$5 cxx=$6 launcher=${7:-}
+cmake=$1 build=$2 work=$3 consumer=$4 source=$5 cxx=$6 launcher=${7:-} sanitize=${8:-}
 rm -rf "$work"
 mkdir -p "$work"
 step() { echo "== $* ($(( $(date +%s) - t0 )) s)"; }
@@ -28,6 +30,7 @@ step "consumer: configure and build against find_package(imc CONFIG)"
 cp -r "$consumer" "$work/consumer-src"
 "$cmake" -S "$work/consumer-src" -B "$work/consumer-build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" ${launcher:+-DCMAKE_CXX_COMPILER_LAUNCHER="$launcher"} \
+  ${sanitize:+-DCMAKE_CXX_FLAGS=-fsanitize=$sanitize -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=$sanitize} \
   >"$work/consumer-configure.log" || { cat "$work/consumer-configure.log"; exit 1; }
 "$cmake" --build "$work/consumer-build" -j2 >"$work/consumer-build.log" 2>&1 || { tail -n 40 "$work/consumer-build.log"; exit 1; }
 
