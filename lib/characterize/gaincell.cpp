@@ -686,21 +686,11 @@ ArrayRun runArrays(const std::string& name, const circuits::CellSpec& cell, cons
 
 }  // namespace
 
-ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunOptions& o) {
+namespace {
+
+// First array: K at the 8 DAC levels, random PWM codes, Pelgrom mismatch per cell (pure).
+std::vector<circuits::GainCellArraySpec> planFirstArrays(const ArrayCharacterization& a, const circuits::GainCellMismatch& mm) {
     const int R = a.rows, C = a.cols;
-    const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
-                            (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
-    const std::string tag = std::to_string(R) + "x" + std::to_string(C);
-
-    // The readouts of this array size, characterized on the spot (behavioral, seconds): the
-    // model's HardSigmoids then match the circuits the array uses.
-    GainCellRunOptions sub = o;
-    sub.fitsOut.clear();
-    const auto relu = characterizeChargeToPulse(defaultChargeToPulseSweep(false, R, 1, a.seed, 25), sub);
-    const auto sgnd = characterizeChargeToPulse(defaultChargeToPulseSweep(true, C, 1, a.seed, 33), sub);
-
-    // First array: K at the 8 DAC levels, random PWM codes, Pelgrom mismatch per cell.
-    const circuits::GainCellMismatch mm;
     std::vector<circuits::GainCellArraySpec> first;
     for (int s = 0; s < a.samples; ++s) {
         variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 1, 0});
@@ -721,15 +711,14 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
         }
         first.push_back(std::move(sp));
     }
-    json params = a.parameters;
-    params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
-    // The model the transformer runs, at the read voltage of the simulated arrays.
-    const fit::GainCellPolynomial poly =
-        fit::gainCellPolynomial(a.polynomial.coefficients, first.front().V_in_V, a.polynomial.source);
-    const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
+    return first;
+}
 
-    // Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the
-    // first array's SPICE pulses counted in 1 ns steps.
+// Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the
+// first array's SPICE pulses counted in 1 ns steps (pure).
+std::vector<circuits::GainCellArraySpec> planSecondArrays(const ArrayCharacterization& a, const circuits::GainCellMismatch& mm,
+                                                          const ArrayRun& r1) {
+    const int R = a.rows, C = a.cols;
     std::vector<circuits::GainCellArraySpec> second;
     for (int s = 0; s < a.samples; ++s) {
         variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 2, 0});
@@ -751,14 +740,25 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
         }
         second.push_back(std::move(sp));
     }
-    const ArrayRun r2 = runArrays("gaincell-array-" + tag + "-pv", a.cell, second, columnForm, a.seed, o, params);
+    return second;
+}
 
-    // The behavioral model: the fitted polynomial summed along each bit line, then the HardSigmoid.
-    const double Tmax = first.front().readoutParams.Tmax_s;
+// SPICE against the model the transformer runs: the fitted polynomial summed along each bit line,
+// then the readout's HardSigmoid; errors in fractions of T_max (pulse) and of S_sat (charge).
+struct ModelComparison {
     std::vector<double> err1, err2, errS;
     report::Series sc1{"Q.K^T array, c2p-relu", {}, {}, report::Series::Style::Points};
     report::Series sc2{"phi.V array, c2p-signed", {}, {}, report::Series::Style::Points};
     report::Series scS{"bit-line charge, both arrays", {}, {}, report::Series::Style::Points};
+};
+
+ModelComparison compareWithModel(const std::vector<circuits::GainCellArraySpec>& first, const ArrayRun& r1,
+                                 const std::vector<circuits::GainCellArraySpec>& second, const ArrayRun& r2,
+                                 const fit::GainCellPolynomial& poly, const fit::HardSigmoidFit& relu,
+                                 const fit::HardSigmoidFit& sgnd, double Tmax) {
+    ModelComparison m;
+    auto& errS = m.errS;
+    auto& scS = m.scS;
     auto compare = [&](const std::vector<circuits::GainCellArraySpec>& specs, const ArrayRun& run, const fit::HardSigmoidFit& hs,
                        std::vector<double>& err, report::Series& sc) {
         for (std::size_t s = 0; s < specs.size(); ++s)
@@ -774,8 +774,83 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
                 scS.x.push_back(S), scS.y.push_back(got.S_fC);
             }
     };
-    compare(first, r1, relu.fit, err1, sc1);
-    compare(second, r2, sgnd.fit, err2, sc2);
+    compare(first, r1, relu, m.err1, m.sc1);
+    compare(second, r2, sgnd, m.err2, m.sc2);
+    return m;
+}
+
+// The other deck form (full array vs per-column decks) for sample 0 of the first array: column
+// charges and widths side by side, to show the decomposition changes nothing.
+json decompositionCheck(const ArrayCharacterization& a, const GainCellRunOptions& o, const json& params,
+                        const std::vector<circuits::GainCellArraySpec>& first, const ArrayRun& r1, bool columnForm,
+                        const std::string& tag, double Tmax) {
+    const int C = a.cols;
+    const std::vector<circuits::GainCellArraySpec> one{first.front()};
+    const ArrayRun other = runArrays("gaincell-array-" + tag + "-qk-" + (columnForm ? "full" : "columns"), a.cell, one,
+                                     !columnForm, a.seed, o, params);
+    double dS = 0, dT = 0;
+    json cols = json::array();
+    for (int j = 0; j < C; ++j) {
+        const auto& x = r1.columns[0][std::size_t(j)];
+        const auto& y = other.columns[0][std::size_t(j)];
+        dS = std::max(dS, std::abs(x.S_fC - y.S_fC));
+        dT = std::max(dT, std::abs(x.width_s - y.width_s));
+        cols.push_back({{"S_fC", {x.S_fC, y.S_fC}}, {"T_s", {x.width_s, y.width_s}}});
+    }
+    return {{"max_charge_diff_fC", dS}, {"max_width_diff_s", dT}, {"max_width_diff_fs", dT / Tmax}, {"columns", cols},
+            {"order", columnForm ? "[columns, full]" : "[full, columns]"}, {"wall_s", other.wall_s}};
+}
+
+// The architecture record the behavioral model reads (with this run's latency and error).
+fit::FitRecord gainCellArrayRecord(double latency_s, const ArrayResult& res, std::size_t n, const std::string& tag) {
+    fit::FitRecord record;
+    record.model = "gaincell-array";
+    record.description = "Quantizers, sub-tile size, read voltage and per-layer latency of the gain-cell attention arrays; Q "
+                             "as a fraction of T_max = 15 ns (use pulse_full_scale 15 with the gaincell-poly fit in ns)";
+    record.coefficients = {{"Q_levels", 16},  {"Q_min", 0.0},      {"Q_max", 1.0},   {"K_levels", 8},   {"K_min_V", 0.0},
+                               {"K_max_V", 0.9},  {"V_levels", 8},     {"V_min_V", 0.0}, {"V_max_V", 0.9},  {"out_levels", 32},
+                               {"out_min", -1.0}, {"out_max", 1.0},    {"tile_size", 64}, {"V_in_V", 0.9},
+                               {"step_latency_s", latency_s}, {"pulse_full_scale_ns", 15.0}};
+    record.units = {{"K_min_V", "V"}, {"K_max_V", "V"}, {"V_min_V", "V"}, {"V_max_V", "V"}, {"V_in_V", "V"},
+                        {"step_latency_s", "s"}, {"pulse_full_scale_ns", "ns"}};
+    record.quality.rmse = res.rmse_fs;
+    record.quality.n = std::uint64_t(n);
+    record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
+    record.spread = {{"energy", res.report.at("energy")}};
+    return record;
+}
+
+}  // namespace
+
+ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunOptions& o) {
+    const int R = a.rows, C = a.cols;
+    const bool columnForm = a.form == ArrayCharacterization::Form::Columns ||
+                            (a.form == ArrayCharacterization::Form::Auto && R * C > 64);
+    const std::string tag = std::to_string(R) + "x" + std::to_string(C);
+
+    // The readouts of this array size, characterized on the spot (behavioral, seconds): the
+    // model's HardSigmoids then match the circuits the array uses.
+    GainCellRunOptions sub = o;
+    sub.fitsOut.clear();
+    const auto relu = characterizeChargeToPulse(defaultChargeToPulseSweep(false, R, 1, a.seed, 25), sub);
+    const auto sgnd = characterizeChargeToPulse(defaultChargeToPulseSweep(true, C, 1, a.seed, 33), sub);
+
+    const circuits::GainCellMismatch mm;
+    const std::vector<circuits::GainCellArraySpec> first = planFirstArrays(a, mm);
+    json params = a.parameters;
+    params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
+    // The model the transformer runs, at the read voltage of the simulated arrays.
+    const fit::GainCellPolynomial poly =
+        fit::gainCellPolynomial(a.polynomial.coefficients, first.front().V_in_V, a.polynomial.source);
+    const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
+
+    const std::vector<circuits::GainCellArraySpec> second = planSecondArrays(a, mm, r1);
+    const ArrayRun r2 = runArrays("gaincell-array-" + tag + "-pv", a.cell, second, columnForm, a.seed, o, params);
+
+    // The behavioral model: the fitted polynomial summed along each bit line, then the HardSigmoid.
+    const double Tmax = first.front().readoutParams.Tmax_s;
+    const ModelComparison cmp = compareWithModel(first, r1, second, r2, poly, relu.fit, sgnd.fit, Tmax);
+    const auto& [err1, err2, errS, sc1, sc2, scS] = cmp;
     auto rms = [](const std::vector<double>& e) {
         double s = 0;
         for (double x : e) s += x * x;
@@ -847,40 +922,10 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
                   {"paper_latency_s", 65e-9},
                   {"dir", res.dir.string()}};
 
-    if (a.verifyDecomposition) {
-        // The other form for sample 0 of the first array: column charges and widths side by side.
-        const std::vector<circuits::GainCellArraySpec> one{first.front()};
-        const ArrayRun other = runArrays("gaincell-array-" + tag + "-qk-" + (columnForm ? "full" : "columns"), a.cell, one,
-                                         !columnForm, a.seed, o, params);
-        double dS = 0, dT = 0;
-        json cols = json::array();
-        for (int j = 0; j < C; ++j) {
-            const auto& x = r1.columns[0][std::size_t(j)];
-            const auto& y = other.columns[0][std::size_t(j)];
-            dS = std::max(dS, std::abs(x.S_fC - y.S_fC));
-            dT = std::max(dT, std::abs(x.width_s - y.width_s));
-            cols.push_back({{"S_fC", {x.S_fC, y.S_fC}}, {"T_s", {x.width_s, y.width_s}}});
-        }
-        res.report["decomposition_check"] = {{"max_charge_diff_fC", dS}, {"max_width_diff_s", dT},
-                                             {"max_width_diff_fs", dT / Tmax}, {"columns", cols},
-                                             {"order", columnForm ? "[columns, full]" : "[full, columns]"},
-                                             {"wall_s", other.wall_s}};
-    }
+    if (a.verifyDecomposition) res.report["decomposition_check"] = decompositionCheck(a, o, params, first, r1, columnForm, tag, Tmax);
 
     // The architecture record the behavioral model reads (with this run's latency).
-    res.record.model = "gaincell-array";
-    res.record.description = "Quantizers, sub-tile size, read voltage and per-layer latency of the gain-cell attention arrays; Q "
-                             "as a fraction of T_max = 15 ns (use pulse_full_scale 15 with the gaincell-poly fit in ns)";
-    res.record.coefficients = {{"Q_levels", 16},  {"Q_min", 0.0},      {"Q_max", 1.0},   {"K_levels", 8},   {"K_min_V", 0.0},
-                               {"K_max_V", 0.9},  {"V_levels", 8},     {"V_min_V", 0.0}, {"V_max_V", 0.9},  {"out_levels", 32},
-                               {"out_min", -1.0}, {"out_max", 1.0},    {"tile_size", 64}, {"V_in_V", 0.9},
-                               {"step_latency_s", latency_s}, {"pulse_full_scale_ns", 15.0}};
-    res.record.units = {{"K_min_V", "V"}, {"K_max_V", "V"}, {"V_min_V", "V"}, {"V_max_V", "V"}, {"V_in_V", "V"},
-                        {"step_latency_s", "s"}, {"pulse_full_scale_ns", "ns"}};
-    res.record.quality.rmse = res.rmse_fs;
-    res.record.quality.n = std::uint64_t(all.size());
-    res.record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
-    res.record.spread = {{"energy", res.report["energy"]}};
+    res.record = gainCellArrayRecord(latency_s, res, all.size(), tag);
     res.record.provenance =
         fit::fitProvenance("imc characterize gaincell-array", o.command, params, std::uint64_t(a.samples), a.seed);
     const auto files = writeRecord(res.record, res.dir, "gaincell-array.json", o);
