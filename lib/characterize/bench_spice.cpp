@@ -98,6 +98,44 @@ struct Case {
     std::vector<std::string> vectors;
 };
 
+// Monte-Carlo throughput of the worker pool with 1 and 2 workers on the same drawn crossbars.
+nlohmann::json benchMonteCarlo(const SpiceBenchOptions& o) {
+    std::vector<spice::SimJob> jobs;
+    for (int s = 0; s < o.mcSamples; ++s) {
+        spice::SimJob j;
+        j.id = "mc_s" + std::to_string(s);
+        j.deck = netlist::writeDeck(circuits::buildResistiveCrossbar(crossbarSpec(o.crossbarSize, 1, std::uint64_t(s))));
+        for (int c = 0; c < o.crossbarSize; ++c) j.vectors.push_back(circuits::columnCurrentVector(c));
+        jobs.push_back(std::move(j));
+    }
+    nlohmann::json mc = {{"circuit", "resistive crossbar " + std::to_string(o.crossbarSize) + "x" +
+                                         std::to_string(o.crossbarSize) + " .op, cells drawn lognormal per sample"},
+                         {"samples", o.mcSamples}};
+    std::vector<std::vector<Eigen::VectorXd>> firstRun;
+    double t1 = 0;
+    for (int workers : {1, 2}) {
+        if (o.progress) std::fprintf(stderr, "bench: Monte-Carlo, %d samples, %d worker(s)\n", o.mcSamples, workers);
+        spice::WorkerPool pool({workers, 0, {}});
+        std::vector<std::vector<Eigen::VectorXd>> results(jobs.size());
+        std::size_t failed = 0;
+        const auto t0 = clock_type::now();
+        pool.run(jobs, [&](std::size_t i, spice::SimResult&& r) {
+            if (!r.ok) ++failed;
+            for (auto& [n, v] : r.vectors) results[i].push_back(v);
+        });
+        const double t = seconds(t0);
+        if (failed) throw std::runtime_error("bench: " + std::to_string(failed) + " Monte-Carlo samples failed");
+        mc["workers_" + std::to_string(workers) + "_s"] = t;
+        mc["samples_per_s_" + std::to_string(workers)] = o.mcSamples / t;
+        if (workers == 1) t1 = t, firstRun = results;
+        else {
+            mc["speedup_2_over_1"] = t1 / t;
+            mc["identical_results"] = results == firstRun;
+        }
+    }
+    return mc;
+}
+
 }  // namespace
 
 nlohmann::json benchSpice(const SpiceBenchOptions& o) {
@@ -106,42 +144,7 @@ nlohmann::json benchSpice(const SpiceBenchOptions& o) {
 
     // Monte-Carlo throughput first: worker processes must be forked before this process
     // holds an in-process session (they would inherit its ngspice state).
-    {
-        std::vector<spice::SimJob> jobs;
-        for (int s = 0; s < o.mcSamples; ++s) {
-            spice::SimJob j;
-            j.id = "mc_s" + std::to_string(s);
-            j.deck = netlist::writeDeck(circuits::buildResistiveCrossbar(crossbarSpec(o.crossbarSize, 1, std::uint64_t(s))));
-            for (int c = 0; c < o.crossbarSize; ++c) j.vectors.push_back(circuits::columnCurrentVector(c));
-            jobs.push_back(std::move(j));
-        }
-        nlohmann::json mc = {{"circuit", "resistive crossbar " + std::to_string(o.crossbarSize) + "x" +
-                                             std::to_string(o.crossbarSize) + " .op, cells drawn lognormal per sample"},
-                             {"samples", o.mcSamples}};
-        std::vector<std::vector<Eigen::VectorXd>> firstRun;
-        double t1 = 0;
-        for (int workers : {1, 2}) {
-            if (o.progress) std::fprintf(stderr, "bench: Monte-Carlo, %d samples, %d worker(s)\n", o.mcSamples, workers);
-            spice::WorkerPool pool({workers, 0, {}});
-            std::vector<std::vector<Eigen::VectorXd>> results(jobs.size());
-            std::size_t failed = 0;
-            const auto t0 = clock_type::now();
-            pool.run(jobs, [&](std::size_t i, spice::SimResult&& r) {
-                if (!r.ok) ++failed;
-                for (auto& [n, v] : r.vectors) results[i].push_back(v);
-            });
-            const double t = seconds(t0);
-            if (failed) throw std::runtime_error("bench: " + std::to_string(failed) + " Monte-Carlo samples failed");
-            mc["workers_" + std::to_string(workers) + "_s"] = t;
-            mc["samples_per_s_" + std::to_string(workers)] = o.mcSamples / t;
-            if (workers == 1) t1 = t, firstRun = results;
-            else {
-                mc["speedup_2_over_1"] = t1 / t;
-                mc["identical_results"] = results == firstRun;
-            }
-        }
-        out["monte_carlo"] = mc;
-    }
+    out["monte_carlo"] = benchMonteCarlo(o);
 
     std::vector<Case> cases;
     {
