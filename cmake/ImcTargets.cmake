@@ -70,6 +70,19 @@ function(imc_install_package)
 endfunction()
 
 # imc_test(name SOURCES ... DEPS ...): one Catch2 executable per lib folder, discovered by CTest.
+# The compiler launcher for builds a test makes outside this build (install consumer, plain
+# portable driver): this build's own, else ccache when the machine has it.
+function(imc_compiler_launcher out)
+  set(launcher ${CMAKE_CXX_COMPILER_LAUNCHER})
+  if(NOT launcher)
+    find_program(IMC_CCACHE ccache)
+    if(IMC_CCACHE)
+      set(launcher ${IMC_CCACHE})
+    endif()
+  endif()
+  set(${out} "${launcher}" PARENT_SCOPE)
+endfunction()
+
 function(imc_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(test_${name} ${ARG_SOURCES})

@@ -352,21 +352,21 @@ const HeadScalars& ScaledAttention::at(const HeadSite& site) const {
     return scalars_[i];
 }
 
+namespace {
+Matrix scaled(ConstMatrixRef x, const AffineScalar& s) { return (x.array() * s.a + s.b).matrix(); }
+}  // namespace
+
 void ScaledAttention::forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                               MatrixRef out, AttentionTape* tape) const {
     const HeadScalars& s = at(site);
-    const Matrix qs = (q.array() * s.q.a + s.q.b).matrix(), ks = (k.array() * s.k.a + s.k.b).matrix(),
-                 vs = (v.array() * s.v.a + s.v.b).matrix();
-    inner_.forward(site, qs, ks, vs, out, tape);
+    inner_.forward(site, scaled(q, s.q), scaled(k, s.k), scaled(v, s.v), out, tape);
     out = (out.array() * s.out.a + s.out.b).matrix();
 }
 
 void ScaledAttention::decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                              MatrixRef out, AttentionCache* cache) const {
     const HeadScalars& s = at(site);
-    const Matrix qs = (q.array() * s.q.a + s.q.b).matrix(), ks = (k.array() * s.k.a + s.k.b).matrix(),
-                 vs = (v.array() * s.v.a + s.v.b).matrix();
-    inner_.decode(site, qs, ks, vs, out, cache);
+    inner_.decode(site, scaled(q, s.q), scaled(k, s.k), scaled(v, s.v), out, cache);
     out = (out.array() * s.out.a + s.out.b).matrix();
 }
 
