@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -58,42 +60,43 @@ json withPage(json summary, const std::string& title) {
     return summary;
 }
 
-fit::FitRecord findPolynomial(const std::string& dir) {
-    if (auto record = fit::findFit(dir, "gaincell-poly")) return *record;
-    throw cli::UsageError("no gaincell-poly fit in " + dir + " (run `imc characterize gaincell --fits-out " + dir + "` first)");
-}
+// The built-in benches are the job files in netlists/; --samples and --seed replace theirs.
+std::optional<std::uint64_t> seedOf(const Common& c) { return c.seed; }
 
 json runGainCell(const Common& c, const std::string& command) {
-    auto sw = characterize::defaultGainCellSweep(c.samples, c.seed);
+    auto sw = characterize::gainCellSweepFromJob(characterize::loadBuiltinJob("gaincell", c.samples, seedOf(c)));
     return withPage(characterize::characterizeGainCell(sw, runOptions(c, command)).report, "gain cell: bit-line charge and polynomial fit");
 }
 
 json runRetention(const Common& c, const std::string& command) {
-    return withPage(characterize::characterizeRetention(c.samples, c.seed, runOptions(c, command)).report, "gain cell: retention");
+    const auto sw = characterize::retentionSweepFromJob(characterize::loadBuiltinJob("retention", c.samples, seedOf(c)));
+    return withPage(characterize::characterizeRetention(sw, runOptions(c, command)).report, "gain cell: retention");
 }
 
 json runC2p(const Common& c, bool isSigned, int rows, double fullScale_fC, const std::string& command) {
-    auto sw = characterize::defaultChargeToPulseSweep(isSigned, rows, c.samples, c.seed, isSigned ? 33 : 25,
-                                                      fullScale_fC * 1e-15);
+    auto sw = characterize::chargeToPulseSweepFromJob(
+        characterize::builtinReadoutJob(isSigned, rows, c.samples, seedOf(c), fullScale_fC * 1e-15));
     return withPage(characterize::characterizeChargeToPulse(sw, runOptions(c, command)).report,
                     isSigned ? "signed charge-to-pulse readout" : "ReLU charge-to-pulse readout");
 }
 
 json runArray(const Common& c, const std::string& size, const std::string& fitsDir, const std::string& form, bool verify,
               bool noMismatch, const std::string& command) {
-    characterize::ArrayCharacterization a;
-    if (std::sscanf(size.c_str(), "%dx%d", &a.rows, &a.cols) != 2 || a.rows < 1 || a.cols < 1 || a.rows > 256 || a.cols > 256)
+    int rows = 0, cols = 0;
+    if (std::sscanf(size.c_str(), "%dx%d", &rows, &cols) != 2 || rows < 1 || cols < 1 || rows > 256 || cols > 256)
         throw cli::UsageError("--size must be RxC, e.g. 8x8 (1..256 each), got '" + size + "'");
-    a.samples = c.samples;
-    a.seed = c.seed;
-    a.form = form == "full" ? characterize::ArrayCharacterization::Form::Full
-             : form == "columns" ? characterize::ArrayCharacterization::Form::Columns
-                                 : characterize::ArrayCharacterization::Form::Auto;
+    if (!fit::findFit(fitsDir, "gaincell-poly"))
+        throw cli::UsageError("no gaincell-poly fit in " + fitsDir + " (run `imc characterize gaincell --fits-out " + fitsDir + "` first)");
+    // netlists/gaincell-array.job.json with the command line's size, form, fits and mismatch.
+    const auto job = characterize::loadBuiltinJob("gaincell-array", c.samples, seedOf(c), [&](json& doc) {
+        auto& tb = doc["testbench"];
+        tb["rows"] = rows, tb["cols"] = cols, tb["form"] = form;
+        tb["fits_dir"] = std::filesystem::absolute(fitsDir).string();
+        if (noMismatch) tb["mismatch"] = false;
+    });
+    characterize::ArrayCharacterization a = characterize::arrayCharacterizationFromJob(job);
     a.verifyDecomposition = verify;
-    a.mismatch = !noMismatch;
-    a.cell = circuits::builtinCell("gaincell");
-    a.polynomial = findPolynomial(fitsDir);
-    a.parameters = {{"fits", fitsDir}, {"polynomial", a.polynomial.source}};
+    a.parameters["testbench"]["fits_dir"] = fitsDir;  // as given: provenance carries no machine's absolute path
     return withPage(characterize::characterizeArray(a, runOptions(c, command)).report,
                     "gain-cell arrays " + size + ": SPICE against the model from the fits");
 }

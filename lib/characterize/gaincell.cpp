@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace imc::characterize {
@@ -56,6 +57,13 @@ std::vector<fs::path> writeRecord(const fit::FitRecord& record, const fs::path& 
 double mean(const std::vector<double>& v) { return fit::sampleMean(v); }
 double stddev(const std::vector<double>& v) { return fit::sampleStd(v); }
 
+// A number as a person writes it in a sentence (0.9, 0.45, 0.3).
+std::string plain(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
 std::string key(const std::string& base, std::size_t i) { return base + "_" + std::to_string(i); }
 
 // "V<p>_<c>": built by appending (GCC 12 warns falsely on "V" + std::to_string(p)).
@@ -68,26 +76,6 @@ std::string probeKey(std::size_t p, std::size_t c) {
 }  // namespace
 
 // ================================================================ gain cell
-
-GainCellSweep defaultGainCellSweep(int samples, std::uint64_t seed) {
-    GainCellSweep s;
-    s.cell = circuits::builtinCell("gaincell");
-    for (int k = 0; k < 8; ++k) s.K_V.push_back(0.9 * k / 7.0);
-    s.Q_s = {0.0, 5e-9, 10e-9, 15e-9};
-    s.V_in_V = {0.45, 0.6, 0.75, 0.9};
-    s.samples = samples;
-    s.seed = seed;
-    const circuits::CellSpec cell = s.cell;
-    const circuits::GainCellMismatch mm;
-    // Sample 0 is the nominal cell; the others draw Pelgrom mismatch (device index 0: one cell
-    // per sample, repeated for every K and Q so each sample's fit describes one device).
-    s.params = [cell, mm, seed](std::uint64_t sample) {
-        return sample == 0 ? InstanceParams{} : circuits::drawGainCellMismatch(cell, mm, seed, sample, 0);
-    };
-    s.parameters = {{"K_V", s.K_V},         {"Q_s", s.Q_s},     {"V_in_V", s.V_in_V},
-                    {"A_vt_Vm", mm.A_vt_Vm}, {"Cs_sigma_rel", mm.Cs_sigma_rel}, {"sample0", "nominal (no mismatch)"}};
-    return s;
-}
 
 namespace {
 
@@ -307,20 +295,20 @@ GainCellResult characterizeGainCell(const GainCellSweep& sw, const GainCellRunOp
 
 // ================================================================ retention
 
-RetentionResult characterizeRetention(int samples, std::uint64_t seed, const GainCellRunOptions& o) {
-    const circuits::CellSpec cell = circuits::builtinCell("gaincell");
+RetentionResult characterizeRetention(const RetentionSweep& sw, const GainCellRunOptions& o) {
+    if (sw.K_V.empty() || sw.K_V.size() != sw.dvtw_V.size()) throw std::invalid_argument("retention sweep: K_V and dvtw_V need one entry per case");
+    const circuits::CellSpec& cell = sw.cell;
+    const int samples = sw.samples;
+    const std::uint64_t seed = sw.seed;
     circuits::RetentionBench b;
-    b.K_V = {0.9, 0.0, 0.9, 0.0};
-    b.dvtw_V = {0.0, 0.0, 0.3, 0.3};
-    const circuits::GainCellMismatch mm;
+    b.K_V = sw.K_V;
+    b.dvtw_V = sw.dvtw_V;
     std::vector<PlannedJob> jobs;
     for (int s = 0; s < samples; ++s) {
         circuits::RetentionBench bs = b;
-        for (std::size_t c = 0; c < b.K_V.size(); ++c)
-            bs.params.push_back(s == 0 ? InstanceParams{}
-                                       : circuits::drawGainCellMismatch(cell, mm, seed, std::uint64_t(s), c));
+        for (std::size_t c = 0; c < b.K_V.size(); ++c) bs.params.push_back(sw.params ? sw.params(std::uint64_t(s), c) : InstanceParams{});
         PlannedJob pj;
-        pj.sim.id = "retention_s" + std::to_string(s);
+        pj.sim.id = sw.name + "_s" + std::to_string(s);
         pj.sim.deck = netlist::writeDeck(circuits::retentionCircuit(cell, bs));
         pj.sim.vectors = circuits::retentionVectors(bs);
         pj.point = {{"sample", s}};
@@ -360,10 +348,10 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
         }
         return out;
     };
-    const json parameters = {{"K_V", b.K_V}, {"dvtw_V", b.dvtw_V}, {"Cs_F", 200e-15}, {"park_V", park}, {"stop_s", b.stop_s},
-                             {"boost_V", b.boost_V}, {"A_vt_Vm", mm.A_vt_Vm}};
+    json parameters = sw.parameters;
+    parameters["bench"] = {{"park_V", park}, {"stop_s", b.stop_s}, {"boost_V", b.boost_V}};
     RetentionResult res;
-    res.run = runSweep(jobs, columns, measure, subRun("retention", o, seed, parameters));
+    res.run = runSweep(jobs, columns, measure, subRun(sw.name, o, seed, parameters));
     json traces = json::array();
     std::vector<report::Series> plot;
     std::vector<double> tauStandardHigh;
@@ -381,7 +369,7 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
             res.traces.push_back(tr);
             if (c == 0) tauStandardHigh.push_back(tr.fit.tau_s);
             const std::string label = std::string(tr.dvtw_V > 0 ? "high-Vth" : "standard") + " write, K = " + netlist::formatSI(tr.K_V) + " V";
-            traces.push_back({{"write_gate", tr.dvtw_V > 0 ? "high-Vth (dvtw 0.3 V, boosted enables)" : "standard"},
+            traces.push_back({{"write_gate", tr.dvtw_V > 0 ? "high-Vth (dvtw " + plain(tr.dvtw_V) + " V, boosted enables)" : std::string("standard")},
                               {"K_V", tr.K_V}, {"sample", tr.sample}, {"tau_fit_s", tr.fit.tau_s}, {"V0_V", tr.fit.V0_V},
                               {"V_inf_V", tr.fit.V_inf_V}, {"fit_rmse_V", tr.fit.rmse}, {"tau_e_s", tr.tau_e_s},
                               {"half_step_s", tr.halfStep_s}});
@@ -399,65 +387,36 @@ RetentionResult characterizeRetention(int samples, std::uint64_t seed, const Gai
         }
     }
     if (tauStandardHigh.empty()) throw std::runtime_error("retention: every simulation failed (see " + res.run.dir.string() + ")");
-    report::PlotSpec ps{"storage-node decay after a write (Cs = 200 fF)", "time after the write (s)", "V_sn (V)"};
+    const std::string CsText = cell.params.count("Cs") ? cell.params.at("Cs") : cell.defaults.count("Cs") ? cell.defaults.at("Cs") : "";
+    const std::string Cs = CsText.empty() ? std::string("?") : plain(netlist::parseSI(CsText) * 1e15) + " fF";
+    report::PlotSpec ps{"storage-node decay after a write (Cs = " + Cs + ")", "time after the write (s)", "V_sn (V)"};
     ps.logX = true;
     report::plotXY(res.run.dir / "retention.png", ps, plot);
 
     const RetentionResult::Trace& nominalHigh = res.traces.front();
     res.record = fit::retentionRecord(nominalHigh.fit, {0.0, b.stop_s});
-    res.record.description = "V(t) = V_inf + (V0 - V_inf) exp(-t / tau): storage node of the standard gain cell (Cs = 200 fF) "
-                             "after writing K = 0.9 V, write bit line parked at 0.45 V; the shortest of the four cases "
-                             "(all in spread.cases)";
+    res.record.description = "V(t) = V_inf + (V0 - V_inf) exp(-t / tau): storage node of the gain cell (Cs = " + Cs + ") "
+                             "after writing K = " + plain(b.K_V.front()) + " V with the write gate shifted by " +
+                             plain(b.dvtw_V.front()) + " V, write bit line parked at " + plain(park) +
+                             " V; the first of the cases (all in spread.cases)";
     res.record.coefficients["tau_s"] = mean(tauStandardHigh);  // over the Monte-Carlo samples
     res.record.quality.r2.reset();                              // not kept per trace
     res.record.quality.n = std::uint64_t(tauStandardHigh.size());
     res.record.spread = {{"tau_std_s", stddev(tauStandardHigh)}, {"cases", traces},
-                         {"paper_tau_s", 5e-3},
+                         {"paper_tau_s", sw.paper.value("tau_s", json(nullptr))},
                          {"note", "the PTM 32 nm card's gate tunnelling of the read nMOS limits retention at high K; "
                                   "tau scales with Cs (5 ms would need about 1.75 pF)"}};
-    res.record.provenance = provenance("imc characterize retention", res.run, parameters, seed, samples, o);
+    res.record.provenance = provenance("imc characterize retention (" + cell.subckt + ")", res.run, parameters, seed, samples, o);
     const auto files = writeRecord(res.record, res.run.dir, "retention.json", o);
     json fj = json::array();
     for (const auto& f : files) fj.push_back(f.string());
     res.report = {{"results", res.run.dir.string()}, {"tau_s", res.record.coefficients.at("tau_s")},
-                  {"tau_std_s", stddev(tauStandardHigh)}, {"paper_tau_s", 5e-3}, {"cases", traces}, {"fits", fj},
+                  {"tau_std_s", stddev(tauStandardHigh)}, {"paper_tau_s", sw.paper.value("tau_s", json(nullptr))}, {"cases", traces}, {"fits", fj},
                   {"wall_s", res.run.wall_s}};
     return res;
 }
 
 // ================================================================ charge-to-pulse
-
-ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels,
-                                             double fullScale_C) {
-    ChargeToPulseSweep s;
-    s.name = isSigned ? "c2p-signed" : "c2p-relu";
-    s.readout = circuits::builtinCell(isSigned ? "c2p_signed" : "c2p_relu");
-    s.isSigned = isSigned;
-    const circuits::ReadoutParams rp =
-        fullScale_C > 0 ? circuits::readoutForFullScale(fullScale_C)
-                        : circuits::readoutForRows(rows, isSigned ? circuits::ReadoutRole::SecondArray
-                                                                  : circuits::ReadoutRole::FirstArray);
-    const double lo = isSigned ? -1.3 : -0.3, hi = 1.3;
-    for (int k = 0; k < levels; ++k) s.Q_in_C.push_back(rp.Ssat_C * (lo + (hi - lo) * k / (levels - 1)));
-    s.samples = samples;
-    s.seed = seed;
-    s.bench.isSigned = isSigned;
-    s.bench.Tmax_s = rp.Tmax_s;
-    // Sample 0 is nominal; the others draw comparator offset, Cf and discharge-current mismatch.
-    s.params = [rp, seed](std::uint64_t sample) {
-        circuits::ReadoutParams p = rp;
-        if (sample > 0) {
-            variability::Stream st({seed, variability::Purpose::Readout, sample, 0, 0});
-            p.Vos_V = rp.Vos_V + st.normal(0, 1e-3);
-            p.Cf_F = rp.Cf_F * (1 + st.normal(0, 0.01));
-            p.Ssat_C = rp.Ssat_C * (1 + st.normal(0, 0.01));
-        }
-        return p.asParams();
-    };
-    s.parameters = {{"rows", rows}, {"Ssat_C", rp.Ssat_C}, {"Cf_F", rp.Cf_F}, {"Tmax_s", rp.Tmax_s}, {"Vos_V", rp.Vos_V},
-                    {"Q_in_C", s.Q_in_C}, {"mc", "sample 0 nominal; others: Vos +N(0, 1 mV), Cf and Ssat x (1 + N(0, 1 %))"}};
-    return s;
-}
 
 namespace {
 
@@ -689,24 +648,32 @@ ArrayRun runArrays(const std::string& name, const circuits::CellSpec& cell, cons
 namespace {
 
 // First array: K at the 8 DAC levels, random PWM codes, Pelgrom mismatch per cell (pure).
-std::vector<circuits::GainCellArraySpec> planFirstArrays(const ArrayCharacterization& a, const circuits::GainCellMismatch& mm) {
+// A level of a uniform DAC/PWM quantizer: lo + (hi - lo) code / (levels - 1).
+double levelOf(const json& arch, const char* levels, const char* lo, const char* hi, std::uint64_t code) {
+    const double L = arch.at(levels).get<double>(), a = arch.at(lo).get<double>(), b = arch.at(hi).get<double>();
+    return a + (b - a) * double(code) / (L - 1);
+}
+
+std::uint64_t levelsOf(const json& arch, const char* key) { return std::uint64_t(arch.at(key).get<double>()); }
+
+std::vector<circuits::GainCellArraySpec> planFirstArrays(const ArrayCharacterization& a) {
     const int R = a.rows, C = a.cols;
+    const std::uint64_t nQ = levelsOf(a.architecture, "Q_levels"), nK = levelsOf(a.architecture, "K_levels");
     std::vector<circuits::GainCellArraySpec> first;
     for (int s = 0; s < a.samples; ++s) {
         variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 1, 0});
         circuits::GainCellArraySpec sp;
         sp.rows = R, sp.cols = C;
+        sp.V_in_V = a.architecture.at("V_in_V").get<double>();
         sp.readoutParams = circuits::readoutForRows(R, circuits::ReadoutRole::FirstArray);
         sp.stored_V.assign(std::size_t(R), std::vector<double>(std::size_t(C)));
         sp.codes.assign(std::size_t(R), 0);
         if (a.mismatch) sp.params.assign(std::size_t(R), std::vector<InstanceParams>(std::size_t(C)));
         for (int i = 0; i < R; ++i) {
-            sp.codes[std::size_t(i)] = int(st.next() % 16);
+            sp.codes[std::size_t(i)] = int(st.next() % nQ);
             for (int j = 0; j < C; ++j) {
-                sp.stored_V[std::size_t(i)][std::size_t(j)] = 0.9 * double(st.next() % 8) / 7.0;
-                if (a.mismatch)
-                    sp.params[std::size_t(i)][std::size_t(j)] =
-                        circuits::drawGainCellMismatch(a.cell, mm, a.seed, std::uint64_t(s), std::uint64_t(i * C + j));
+                sp.stored_V[std::size_t(i)][std::size_t(j)] = levelOf(a.architecture, "K_levels", "K_min_V", "K_max_V", st.next() % nK);
+                if (a.mismatch) sp.params[std::size_t(i)][std::size_t(j)] = a.mismatch(std::uint64_t(s), std::uint64_t(i * C + j));
             }
         }
         first.push_back(std::move(sp));
@@ -716,26 +683,26 @@ std::vector<circuits::GainCellArraySpec> planFirstArrays(const ArrayCharacteriza
 
 // Second array (C rows = tokens, R columns): V at the DAC levels, word lines driven by the
 // first array's SPICE pulses counted in 1 ns steps (pure).
-std::vector<circuits::GainCellArraySpec> planSecondArrays(const ArrayCharacterization& a, const circuits::GainCellMismatch& mm,
-                                                          const ArrayRun& r1) {
+std::vector<circuits::GainCellArraySpec> planSecondArrays(const ArrayCharacterization& a, const ArrayRun& r1) {
     const int R = a.rows, C = a.cols;
+    const int maxCode = int(levelsOf(a.architecture, "Q_levels")) - 1;
+    const std::uint64_t nV = levelsOf(a.architecture, "V_levels");
     std::vector<circuits::GainCellArraySpec> second;
     for (int s = 0; s < a.samples; ++s) {
         variability::Stream st({a.seed, variability::Purpose::User, std::uint64_t(s), 2, 0});
         circuits::GainCellArraySpec sp;
         sp.rows = C, sp.cols = R;
         sp.readout = circuits::ArrayReadout::Signed;
+        sp.V_in_V = a.architecture.at("V_in_V").get<double>();
         sp.readoutParams = circuits::readoutForRows(C, circuits::ReadoutRole::SecondArray);
         sp.stored_V.assign(std::size_t(C), std::vector<double>(std::size_t(R)));
         sp.codes.assign(std::size_t(C), 0);
         if (a.mismatch) sp.params.assign(std::size_t(C), std::vector<InstanceParams>(std::size_t(R)));
         for (int i = 0; i < C; ++i) {
-            sp.codes[std::size_t(i)] = std::clamp(int(std::lround(r1.columns[std::size_t(s)][std::size_t(i)].width_s / sp.tclk_s)), 0, 15);
+            sp.codes[std::size_t(i)] = std::clamp(int(std::lround(r1.columns[std::size_t(s)][std::size_t(i)].width_s / sp.tclk_s)), 0, maxCode);
             for (int j = 0; j < R; ++j) {
-                sp.stored_V[std::size_t(i)][std::size_t(j)] = 0.9 * double(st.next() % 8) / 7.0;
-                if (a.mismatch)
-                    sp.params[std::size_t(i)][std::size_t(j)] = circuits::drawGainCellMismatch(
-                        a.cell, mm, a.seed, std::uint64_t(s), std::uint64_t(R * C + i * R + j));
+                sp.stored_V[std::size_t(i)][std::size_t(j)] = levelOf(a.architecture, "V_levels", "V_min_V", "V_max_V", st.next() % nV);
+                if (a.mismatch) sp.params[std::size_t(i)][std::size_t(j)] = a.mismatch(std::uint64_t(s), std::uint64_t(R * C + i * R + j));
             }
         }
         second.push_back(std::move(sp));
@@ -801,21 +768,23 @@ json decompositionCheck(const ArrayCharacterization& a, const GainCellRunOptions
             {"order", columnForm ? "[columns, full]" : "[full, columns]"}, {"wall_s", other.wall_s}};
 }
 
-// The architecture record the behavioral model reads (with this run's latency and error).
-fit::FitRecord gainCellArrayRecord(double latency_s, const ArrayResult& res, std::size_t n, const std::string& tag) {
+// The architecture record the behavioral model reads: the job's architecture, with this run's
+// latency and error and the size of the arrays that were simulated.
+fit::FitRecord gainCellArrayRecord(const ArrayCharacterization& a, double latency_s, const ArrayResult& res, std::size_t n,
+                                   const std::string& tag) {
     fit::FitRecord record;
     record.model = "gaincell-array";
     record.description = "Quantizers, sub-tile size, read voltage and per-layer latency of the gain-cell attention arrays; Q "
-                             "as a fraction of T_max = 15 ns (use pulse_full_scale 15 with the gaincell-poly fit in ns)";
-    record.coefficients = {{"Q_levels", 16},  {"Q_min", 0.0},      {"Q_max", 1.0},   {"K_levels", 8},   {"K_min_V", 0.0},
-                               {"K_max_V", 0.9},  {"V_levels", 8},     {"V_min_V", 0.0}, {"V_max_V", 0.9},  {"out_levels", 32},
-                               {"out_min", -1.0}, {"out_max", 1.0},    {"tile_size", 64}, {"V_in_V", 0.9},
-                               {"step_latency_s", latency_s}, {"pulse_full_scale_ns", 15.0}};
+                         "as a fraction of T_max = pulse_full_scale_ns (use it with the gaincell-poly fit in ns); validated "
+                         "against SPICE on " + tag + " arrays";
+    for (const auto& key : arrayArchitectureKeys()) record.coefficients[key] = a.architecture.at(key).get<double>();
+    record.coefficients["step_latency_s"] = latency_s;
     record.units = {{"K_min_V", "V"}, {"K_max_V", "V"}, {"V_min_V", "V"}, {"V_max_V", "V"}, {"V_in_V", "V"},
-                        {"step_latency_s", "s"}, {"pulse_full_scale_ns", "ns"}};
+                    {"step_latency_s", "s"}, {"pulse_full_scale_ns", "ns"}};
     record.quality.rmse = res.rmse_fs;
     record.quality.n = std::uint64_t(n);
-    record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag}};
+    record.quality.extra = {{"rmse_unit", "fraction of T_max"}, {"max_err_fs", res.max_err_fs}, {"size", tag},
+                            {"simulated_rows", a.rows}, {"simulated_cols", a.cols}};
     record.spread = {{"energy", res.report.at("energy")}};
     return record;
 }
@@ -832,11 +801,11 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
     // model's HardSigmoids then match the circuits the array uses.
     GainCellRunOptions sub = o;
     sub.fitsOut.clear();
-    const auto relu = characterizeChargeToPulse(defaultChargeToPulseSweep(false, R, 1, a.seed, 25), sub);
-    const auto sgnd = characterizeChargeToPulse(defaultChargeToPulseSweep(true, C, 1, a.seed, 33), sub);
+    // One nominal readout each (sample 0 of the readouts' job files), sized for this array.
+    const auto relu = characterizeChargeToPulse(chargeToPulseSweepFromJob(builtinReadoutJob(false, R, 1, a.seed)), sub);
+    const auto sgnd = characterizeChargeToPulse(chargeToPulseSweepFromJob(builtinReadoutJob(true, C, 1, a.seed)), sub);
 
-    const circuits::GainCellMismatch mm;
-    const std::vector<circuits::GainCellArraySpec> first = planFirstArrays(a, mm);
+    const std::vector<circuits::GainCellArraySpec> first = planFirstArrays(a);
     json params = a.parameters;
     params["rows"] = R, params["cols"] = C, params["samples"] = a.samples, params["form"] = columnForm ? "columns" : "full";
     // The model the transformer runs, at the read voltage of the simulated arrays.
@@ -844,7 +813,7 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
         fit::gainCellPolynomial(a.polynomial.coefficients, first.front().V_in_V, a.polynomial.source);
     const ArrayRun r1 = runArrays("gaincell-array-" + tag + "-qk", a.cell, first, columnForm, a.seed, o, params);
 
-    const std::vector<circuits::GainCellArraySpec> second = planSecondArrays(a, mm, r1);
+    const std::vector<circuits::GainCellArraySpec> second = planSecondArrays(a, r1);
     const ArrayRun r2 = runArrays("gaincell-array-" + tag + "-pv", a.cell, second, columnForm, a.seed, o, params);
 
     // The behavioral model: the fitted polynomial summed along each bit line, then the HardSigmoid.
@@ -916,16 +885,16 @@ ArrayResult characterizeArray(const ArrayCharacterization& a, const GainCellRunO
                               {"pv_bitline_exchange_pJ", bl2 * 1e12},
                               {"per_dot_product_fJ", {E1 / C * 1e15, E2 / R * 1e15}},
                               {"per_token_per_head_16_tiles_pJ", {E1 * 16 * scaleTo64 * 1e12, E2 * 16 * scaleTo64 * 1e12}},
-                              {"paper_per_token_per_head_pJ", {1120, 700}},
+                              {"paper_per_token_per_head_pJ", a.paper.value("per_token_per_head_pJ", json(nullptr))},
                               {"readout", "behavioral charge-to-pulse circuits: their energy is not modelled"}}},
                   {"latency_s", latency_s},
-                  {"paper_latency_s", 65e-9},
+                  {"paper_latency_s", a.paper.value("latency_s", json(nullptr))},
                   {"dir", res.dir.string()}};
 
     if (a.verifyDecomposition) res.report["decomposition_check"] = decompositionCheck(a, o, params, first, r1, columnForm, tag, Tmax);
 
     // The architecture record the behavioral model reads (with this run's latency).
-    res.record = gainCellArrayRecord(latency_s, res, all.size(), tag);
+    res.record = gainCellArrayRecord(a, latency_s, res, all.size(), tag);
     res.record.provenance =
         fit::fitProvenance("imc characterize gaincell-array", o.command, params, std::uint64_t(a.samples), a.seed);
     const auto files = writeRecord(res.record, res.dir, "gaincell-array.json", o);

@@ -7,6 +7,7 @@
 // Units: S in fC, Q in ns, K and V_in in V, pulse widths in s; the charge-to-pulse input x is the
 // bit-line charge in fC, so the polynomial's output feeds the HardSigmoid unchanged.
 #include "characterize/characterize.hpp"
+#include "characterize/job.hpp"
 #include "circuits/cell.hpp"
 #include "circuits/gaincell_array.hpp"
 #include "fit/fit.hpp"
@@ -70,9 +71,10 @@ struct GainCellResult {
 
 GainCellResult characterizeGainCell(const GainCellSweep& sweep, const GainCellRunOptions& options);
 
-// The built-in cell's sweep: K at the 8 DAC levels, Q = 0, 5, 10, 15 ns, V_in = 0.45, 0.6, 0.75,
-// 0.9 V, Pelgrom mismatch per sample.
-GainCellSweep defaultGainCellSweep(int samples, std::uint64_t seed);
+// The sweep a job file of testbench kind "gaincell" describes (netlists/gaincell.job.json is the
+// built-in cell's: K at the 8 DAC levels, Q = 0, 5, 10, 15 ns, V_in = 0.45 .. 0.9 V, Pelgrom
+// mismatch per sample). Errors name the file and key.
+GainCellSweep gainCellSweepFromJob(const Job& job);
 
 // ---------------------------------------------------------------- retention
 
@@ -89,7 +91,21 @@ struct RetentionResult {
     fit::FitRecord record;  // tau of the standard write gate at K = 0.9 V (the shortest)
     nlohmann::json report;
 };
-RetentionResult characterizeRetention(int samples, std::uint64_t seed, const GainCellRunOptions& options);
+// Storage-node decay after a write, one cell per case (stored K, write-gate threshold shift dvtw)
+// and sample; the record is the first case's (the standard write gate at the highest K).
+struct RetentionSweep {
+    std::string name = "retention";
+    circuits::CellSpec cell;
+    std::vector<double> K_V, dvtw_V;  // one per case
+    int samples = 1;
+    std::uint64_t seed = 1;
+    std::function<circuits::InstanceParams(std::uint64_t sample, std::uint64_t device)> params;  // device = case
+    nlohmann::json paper = nlohmann::json::object();  // "tau_s": the paper's retention
+    nlohmann::json parameters = nlohmann::json::object();
+};
+RetentionResult characterizeRetention(const RetentionSweep& sweep, const GainCellRunOptions& options);
+// The sweep of a job file of testbench kind "retention" (netlists/retention.job.json is imc's own).
+RetentionSweep retentionSweepFromJob(const Job& job);
 
 // ---------------------------------------------------------------- charge-to-pulse
 
@@ -116,12 +132,15 @@ struct ChargeToPulseResult {
 
 ChargeToPulseResult characterizeChargeToPulse(const ChargeToPulseSweep& sweep, const GainCellRunOptions& options);
 
-// The built-in readout sized for `rows` cells per bit line (circuits::readoutForRows: relu for the
-// first array, signed for the second) or, when fullScale_C > 0, for that saturation charge;
-// charges from -0.3 to 1.3 S_sat (relu) or -1.3 to 1.3 S_sat (signed); Monte-Carlo over
-// comparator offset (sigma 1 mV), Cf and the discharge current (1 % each).
-ChargeToPulseSweep defaultChargeToPulseSweep(bool isSigned, int rows, int samples, std::uint64_t seed, int levels = 25,
-                                             double fullScale_C = 0.0);
+// The sweep a job file of testbench kind "charge-to-pulse" describes; charges as Q_in (C) or as
+// Q_in_rel_Ssat (fractions of the readout's Ssat parameter).
+ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job);
+
+// imc's readout job (netlists/c2p-relu.job.json, or c2p-signed) sized for `rows` cells per bit line
+// (circuits::readoutForRows: relu for the first array, signed for the second) or, when
+// fullScale_C > 0, for that saturation charge; `levels` > 0 replaces its number of charge levels.
+Job builtinReadoutJob(bool isSigned, int rows, int samples = 0, std::optional<std::uint64_t> seed = std::nullopt,
+                      double fullScale_C = 0.0, int levels = 0);
 
 // ---------------------------------------------------------------- arrays
 
@@ -130,7 +149,13 @@ struct ArrayCharacterization {
     std::uint64_t seed = 1;
     enum class Form { Auto, Full, Columns } form = Form::Auto;  // Auto: full up to 64 cells (8x8), columns above
     bool verifyDecomposition = false;  // also run the other form and compare column charges
-    bool mismatch = true;
+    // Per-cell instance parameters of (sample, device); empty: nominal cells. Devices are numbered
+    // row-major over the first array, then over the second.
+    std::function<circuits::InstanceParams(std::uint64_t sample, std::uint64_t device)> mismatch;
+    // The architecture the behavioral model reads (fits/gaincell-array.json): quantizer levels and
+    // ranges, tile size, read voltage, pulse full scale; the job file's testbench.architecture.
+    nlohmann::json architecture;
+    nlohmann::json paper = nlohmann::json::object();  // the paper's numbers the report prints beside ours
     circuits::CellSpec cell;
     fit::FitRecord polynomial;  // gaincell-poly
     nlohmann::json parameters = nlohmann::json::object();
@@ -144,5 +169,13 @@ struct ArrayResult {
 };
 
 ArrayResult characterizeArray(const ArrayCharacterization& spec, const GainCellRunOptions& options);
+
+// The arrays a job file of testbench kind "array" describes (netlists/gaincell-array.job.json is
+// imc's own): size, form, the model's fits folder, mismatch from its montecarlo.vary, the
+// architecture record. Errors name the file and key.
+ArrayCharacterization arrayCharacterizationFromJob(const Job& job);
+
+// The keys of testbench.architecture, each required.
+const std::vector<std::string>& arrayArchitectureKeys();
 
 }  // namespace imc::characterize

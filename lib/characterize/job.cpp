@@ -1,12 +1,14 @@
 #include "characterize/job.hpp"
 
 #include "characterize/testbenches.hpp"
+#include "datadir/datadir.hpp"
 #include "netlist/netlist.hpp"
 #include "spice/deck_file.hpp"
 
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 
 namespace imc::characterize {
@@ -134,15 +136,55 @@ const std::map<std::string, Kind>& kinds() {
         {"gaincell", {&testbench::gainCellRoles, &testbench::runGainCell}},
         {"charge-to-pulse", {&testbench::chargeToPulseRoles, &testbench::runChargeToPulse, &testbench::chargeToPulseOptionalRoles}},
         {"array", {&testbench::gainCellRoles, &testbench::runGainCellArray}},
+        {"retention", {&testbench::gainCellRoles, &testbench::runRetention}},
         {"multilevel-cell", {&testbench::multiLevelCellRoles, &testbench::runMultiLevelCell}},
     };
     return k;
 }
 
-variability::Distribution parseDistribution(const JobNode& n) {
+// The value of a cell parameter (the job's override, else the subcircuit's default), as a number.
+std::optional<double> cellValue(const circuits::CellSpec& cell, const std::string& param) {
+    std::string text;
+    if (auto it = cell.params.find(param); it != cell.params.end()) text = it->second;
+    else if (auto d = cell.defaults.find(param); d != cell.defaults.end()) text = d->second;
+    if (text.empty()) return std::nullopt;
+    try {
+        return netlist::parseSI(text);
+    } catch (const std::exception&) {
+        return std::nullopt;  // an expression such as {W*2}: not a number the job can vary around
+    }
+}
+
+double cellNumber(const JobNode& n, const circuits::CellSpec& cell, const std::string& key, const std::string& param) {
+    const auto v = cellValue(cell, param);
+    if (!v) n.failKey(key, "subcircuit " + cell.subckt + " has no numeric value of '" + param + "' to use");
+    return *v;
+}
+
+// A normal's sigma: "sigma" (absolute) or "sigma_rel" (a fraction of the mean).
+double normalSigma(const JobNode& n, double mean) {
+    if (n.has("sigma") == n.has("sigma_rel")) n.fail("a normal needs exactly one of 'sigma' or 'sigma_rel' (a fraction of the mean)");
+    if (n.has("sigma")) {
+        const double sigma = n.quantity("sigma");
+        if (sigma < 0) n.failKey("sigma", "must be >= 0");
+        return sigma;
+    }
+    const double rel = n.number("sigma_rel");
+    if (rel < 0) n.failKey("sigma_rel", "must be >= 0");
+    return std::abs(mean) * rel;
+}
+
+// Distributions; a normal's mean defaults to the cell's own value of the parameter, and a
+// "pelgrom" threshold shift is normal(0, A_vt / sqrt(W L)) with W and L read from the cell.
+variability::Distribution parseDistribution(const JobNode& n, const circuits::CellSpec& cell, const std::string& param) {
     const std::string kind = n.text("distribution");
+    const std::vector<std::string> common = {"param", "distribution", "kind", "stream"};
+    auto allow = [&](std::vector<std::string> extra) {
+        extra.insert(extra.end(), common.begin(), common.end());
+        n.allowOnly(extra);
+    };
     if (kind == "lognormal") {
-        n.allowOnly({"param", "distribution", "median", "mu", "sigma", "kind"});
+        allow({"median", "mu", "sigma"});
         if (n.has("median") == n.has("mu")) n.fail("a lognormal needs exactly one of 'median' (value) or 'mu' (of its log)");
         const double sigma = n.number("sigma");
         if (sigma < 0) n.failKey("sigma", "must be >= 0");
@@ -157,18 +199,25 @@ variability::Distribution parseDistribution(const JobNode& n) {
         return variability::Distribution::lognormal(mu, sigma);
     }
     if (kind == "normal") {
-        n.allowOnly({"param", "distribution", "mean", "sigma", "kind"});
-        const double sigma = n.quantity("sigma");
-        if (sigma < 0) n.failKey("sigma", "must be >= 0");
-        return variability::Distribution::normal(n.quantity("mean"), sigma);
+        allow({"mean", "sigma", "sigma_rel"});
+        const double mean = n.has("mean") ? n.quantity("mean") : cellNumber(n, cell, "param", param);
+        return variability::Distribution::normal(mean, normalSigma(n, mean));
+    }
+    if (kind == "pelgrom") {
+        allow({"A_vt_Vm", "W", "L"});
+        const double A = n.number("A_vt_Vm");
+        if (!(A >= 0)) n.failKey("A_vt_Vm", "must be >= 0 (V m; 1.2 mV um is 1.2e-9)");
+        const double W = cellNumber(n, cell, "W", n.text("W")), L = cellNumber(n, cell, "L", n.text("L"));
+        if (!(W > 0) || !(L > 0)) n.fail("the device's W and L must be > 0");
+        return variability::Distribution::normal(0, variability::pelgromSigma(A, W, L));
     }
     if (kind == "uniform") {
-        n.allowOnly({"param", "distribution", "low", "high", "kind"});
+        allow({"low", "high"});
         const double lo = n.quantity("low"), hi = n.quantity("high");
         if (!(hi >= lo)) n.failKey("high", "must be >= low");
         return variability::Distribution::uniform(lo, hi);
     }
-    n.failKey("distribution", "must be one of lognormal, normal, uniform (got \"" + kind + "\")");
+    n.failKey("distribution", "must be one of lognormal, normal, pelgrom, uniform (got \"" + kind + "\")");
 }
 
 }  // namespace
@@ -250,13 +299,18 @@ void parseCell(const JobNode& root, const Kind& kind, const fs::path& file, Job&
 
 // Monte-Carlo: sample count, seed, and the parameters drawn device to device or cycle to cycle.
 void parseMonteCarlo(const JobNode& mc, Job& job) {
-    mc.allowOnly({"samples", "seed", "vary"});
+    mc.allowOnly({"samples", "seed", "nominal_sample0", "vary"});
     const double samples = mc.number("samples", 1);
     if (samples < 1 || samples != std::floor(samples)) mc.failKey("samples", "must be a whole number >= 1");
     job.samples = int(samples);
     const double seed = mc.number("seed", 1);
     if (seed < 0 || seed != std::floor(seed)) mc.failKey("seed", "must be a whole number >= 0");
     job.seed = std::uint64_t(seed);
+    if (mc.has("nominal_sample0")) {
+        if (!mc.json()["nominal_sample0"].is_boolean()) mc.failKey("nominal_sample0", "must be true or false");
+        job.nominalSample0 = mc.json()["nominal_sample0"].get<bool>();
+    }
+    std::set<std::uint64_t> streams;
     if (mc.has("vary")) {
         const JobNode vary = mc.at("vary");
         for (std::size_t i = 0; i < vary.size(); ++i) {
@@ -265,7 +319,13 @@ void parseMonteCarlo(const JobNode& mc, Job& job) {
             p.param = v.text("param");
             if (!job.cell.defaults.count(p.param) && !job.cell.params.count(p.param))
                 v.failKey("param", "subcircuit " + job.cell.subckt + " has no parameter '" + p.param + "'");
-            p.distribution = parseDistribution(v);
+            p.distribution = parseDistribution(v, job.cell, p.param);
+            // Each parameter draws from its own stream, so adding one does not move the others' draws
+            // when the added one names a stream of its own.
+            const double stream = v.number("stream", double(i + 1));
+            if (stream < 1 || stream != std::floor(stream)) v.failKey("stream", "must be a whole number >= 1");
+            p.stream = std::uint64_t(stream);
+            if (!streams.insert(p.stream).second) v.failKey("stream", "stream " + std::to_string(p.stream) + " is used twice");
             const std::string k = v.text("kind", "d2d");
             if (k != "d2d" && k != "c2c") v.failKey("kind", "must be \"d2d\" (device to device) or \"c2c\" (cycle to cycle)");
             p.cycleToCycle = k == "c2c";
@@ -278,7 +338,7 @@ void parseMonteCarlo(const JobNode& mc, Job& job) {
 
 Job parseJob(const json& document, const fs::path& file) {
     const JobNode root(document, file.string(), "");
-    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits", "trust_netlist"});
+    root.allowOnly({"format", "version", "name", "description", "cell", "testbench", "sweep", "montecarlo", "fits", "trust_netlist", "paper"});
     if (root.text("format") != "imc-job") root.failKey("format", "must be \"imc-job\"");
     if (root.number("version") != 1) root.failKey("version", "this imc reads job files of version 1");
     Job job;
@@ -309,6 +369,10 @@ Job parseJob(const json& document, const fs::path& file) {
         for (const auto& [k, v] : sweep.json().items()) job.sweeps[k] = sweep.numbers(k);
     }
     if (root.has("montecarlo")) parseMonteCarlo(root.at("montecarlo"), job);
+    if (root.has("paper")) {
+        if (!root.json()["paper"].is_object()) root.failKey("paper", "must map names to the paper's numbers");
+        job.paper = root.json()["paper"];
+    }
     if (root.has("fits")) {
         const JobNode fits = root.at("fits");
         for (std::size_t i = 0; i < fits.size(); ++i) {
@@ -319,15 +383,26 @@ Job parseJob(const json& document, const fs::path& file) {
     return job;
 }
 
-Job loadJob(const fs::path& file) {
+json readJobDocument(const fs::path& file) {
     std::ifstream in(file);
     if (!in) throw JobError("cannot read job file " + file.string());
-    json doc;
     try {
-        doc = json::parse(in);
+        return json::parse(in);
     } catch (const json::exception& e) {
         throw JobError(file.string() + ": not valid JSON: " + e.what());
     }
+}
+
+Job loadJob(const fs::path& file) { return parseJob(readJobDocument(file), file); }
+
+Job loadBuiltinJob(const std::string& name, int samples, std::optional<std::uint64_t> seed,
+                   const std::function<void(json&)>& adjust) {
+    const fs::path file = dataPath("netlists") / (name + ".job.json");
+    json doc = readJobDocument(file);
+    if (!doc.is_object()) throw JobError(file.string() + ": must be a JSON object");
+    if (samples > 0) doc["montecarlo"]["samples"] = samples;
+    if (seed) doc["montecarlo"]["seed"] = *seed;
+    if (adjust) adjust(doc);
     return parseJob(doc, file);
 }
 
@@ -357,10 +432,10 @@ RunSpec runSpecFor(const Job& job, const JobRunOptions& options) {
 std::map<std::string, std::string> drawInstanceParams(const Job& job, std::uint64_t sample, std::uint64_t device,
                                                       std::uint64_t cycle) {
     std::map<std::string, std::string> params;
-    for (std::size_t k = 0; k < job.vary.size(); ++k) {
-        const auto& p = job.vary[k];
-        // Each varied parameter has its own streams: the seed is mixed with its index.
-        const std::uint64_t seed = variability::mix64(job.seed ^ variability::mix64(k + 1));
+    if (job.nominalSample0 && sample == 0) return params;
+    for (const auto& p : job.vary) {
+        // Each varied parameter has its own streams: the seed is mixed with its stream number.
+        const std::uint64_t seed = variability::mix64(job.seed ^ variability::mix64(p.stream));
         const double v = p.cycleToCycle ? variability::drawCycleToCycle(p.distribution, seed, sample, device, cycle)
                                         : variability::drawDeviceToDevice(p.distribution, seed, sample, device);
         params[p.param] = netlist::formatSI(v);

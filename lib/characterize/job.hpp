@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -66,6 +68,7 @@ struct VariedParameter {
     std::string param;                      // subcircuit instance parameter
     variability::Distribution distribution;
     bool cycleToCycle = false;              // false: once per device (D2D); true: again per cycle
+    std::uint64_t stream = 0;               // its draw stream ("stream", default: its place in the list, from 1)
 };
 
 struct Job {
@@ -78,8 +81,10 @@ struct Job {
     std::map<std::string, std::vector<double>> sweeps;  // sweep variable -> points
     int samples = 1;
     std::uint64_t seed = 1;
+    bool nominalSample0 = false;  // "nominal_sample0": sample 0 draws nothing (the nominal cell)
     std::vector<VariedParameter> vary;
     std::vector<std::string> fits;
+    nlohmann::json paper = nlohmann::json::object();  // "paper": the source paper's numbers, printed beside ours
 };
 
 struct JobRunOptions {
@@ -97,6 +102,13 @@ struct JobOutcome {
 
 // Parses and validates a job file (the cell's subcircuit is looked up and its roles checked).
 Job loadJob(const std::filesystem::path& file);
+// The JSON document of a job file, for commands that adjust it (samples, seed) before parsing;
+// errors name the file.
+nlohmann::json readJobDocument(const std::filesystem::path& file);
+// One of imc's own job files in netlists/ ("gaincell" -> netlists/gaincell.job.json), with the
+// Monte-Carlo sample count and seed replaced when given (samples > 0, seed set).
+Job loadBuiltinJob(const std::string& name, int samples = 0, std::optional<std::uint64_t> seed = std::nullopt,
+                   const std::function<void(nlohmann::json&)>& adjust = {});
 Job parseJob(const nlohmann::json& document, const std::filesystem::path& file);
 
 // Runs the job's testbench: job list, simulations, measurements, fits, plots.

@@ -6,6 +6,9 @@
 #include "datadir/datadir.hpp"
 #include "netlist/netlist.hpp"
 
+#include <cmath>
+#include <optional>
+
 namespace imc::characterize::testbench {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -19,6 +22,19 @@ void onlySweeps(const Job& job, const std::vector<std::string>& allowed) {
             for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
             throw JobError(job.file.string() + ": key 'sweep." + k + "': testbench " + job.kind + " sweeps only " + list);
         }
+}
+
+// A numeric parameter of the job's cell (its override, else the subcircuit's default).
+std::optional<double> cellParameter(const Job& job, const std::string& name) {
+    std::string text;
+    if (auto it = job.cell.params.find(name); it != job.cell.params.end()) text = it->second;
+    else if (auto d = job.cell.defaults.find(name); d != job.cell.defaults.end()) text = d->second;
+    if (text.empty()) return std::nullopt;
+    try {
+        return netlist::parseSI(text);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
 }
 
 void onlyFits(const Job& job, const std::vector<std::string>& allowed) {
@@ -55,10 +71,52 @@ std::vector<std::string> chargeToPulseRoles() { return {"in", "out", "conv", "rs
 std::vector<std::string> chargeToPulseOptionalRoles() { return {"sign"}; }
 
 JobOutcome runGainCell(const Job& job, const JobRunOptions& options) {
+    const GainCellResult r = characterizeGainCell(gainCellSweepFromJob(job), runOptions(job, options));
+    JobOutcome out;
+    out.run = r.run;
+    out.report = r.report;
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.fullRecord ? *r.fullRecord : r.record));
+    return out;
+}
+
+JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
+    const ChargeToPulseResult r = characterizeChargeToPulse(chargeToPulseSweepFromJob(job), runOptions(job, options));
+    JobOutcome out;
+    out.run = r.run;
+    out.report = r.report;
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
+    return out;
+}
+
+JobOutcome runRetention(const Job& job, const JobRunOptions& options) {
+    const RetentionResult r = characterizeRetention(retentionSweepFromJob(job), runOptions(job, options));
+    JobOutcome out;
+    out.run = r.run;
+    out.report = r.report;
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
+    return out;
+}
+
+JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
+    const ArrayResult r = characterizeArray(arrayCharacterizationFromJob(job), runOptions(job, options));
+    JobOutcome out;
+    out.run.dir = r.dir;
+    out.report = r.report;
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.dir, f, r.record));
+    return out;
+}
+
+}  // namespace imc::characterize::testbench
+
+namespace imc::characterize {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+GainCellSweep gainCellSweepFromJob(const Job& job) {
     const JobNode tb(job.testbench, job.file.string(), "testbench");
     tb.allowOnly({"kind", "K_offset_V", "nominal_V_in_V", "bit_line_V", "vdd_V"});
-    onlySweeps(job, {"K", "Q", "V_in"});
-    onlyFits(job, {"gaincell-poly"});
+    testbench::onlySweeps(job, {"K", "Q", "V_in"});
+    testbench::onlyFits(job, {"gaincell-poly"});
     GainCellSweep sw;
     sw.name = job.name;
     sw.cell = job.cell;
@@ -80,47 +138,95 @@ JobOutcome runGainCell(const Job& job, const JobRunOptions& options) {
     const Job copy = job;
     sw.params = [copy](std::uint64_t sample) { return drawInstanceParams(copy, sample, 0); };
     sw.parameters = job.document;
-    const GainCellResult r = characterizeGainCell(sw, runOptions(job, options));
-    JobOutcome out;
-    out.run = r.run;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.fullRecord ? *r.fullRecord : r.record));
-    return out;
+    return sw;
 }
 
-JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
+ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job) {
     const JobNode tb(job.testbench, job.file.string(), "testbench");
     tb.allowOnly({"kind", "T_max_s", "bit_line_F", "vdd_V"});
-    onlySweeps(job, {"Q_in"});
+    testbench::onlySweeps(job, {"Q_in", "Q_in_rel_Ssat"});
     const bool isSigned = job.cell.roles.count("sign") > 0;
-    onlyFits(job, {isSigned ? "c2p-signed" : "c2p-relu"});
+    testbench::onlyFits(job, {isSigned ? "c2p-signed" : "c2p-relu"});
+    if (job.sweeps.count("Q_in") && job.sweeps.count("Q_in_rel_Ssat"))
+        throw JobError(job.file.string() + ": key 'sweep': give the charges either as Q_in (C) or as Q_in_rel_Ssat, not both");
     ChargeToPulseSweep sw;
     sw.name = job.name;
     sw.readout = job.cell;
     sw.isSigned = isSigned;
     for (int k = 0; k <= 20; ++k) sw.Q_in_C.push_back((isSigned ? -400e-15 : -100e-15) + (isSigned ? 800e-15 : 500e-15) * k / 20.0);
     if (job.sweeps.count("Q_in")) sw.Q_in_C = job.sweeps.at("Q_in");
-    sw.bench.Tmax_s = tb.quantity("T_max_s", 15e-9);
+    if (job.sweeps.count("Q_in_rel_Ssat")) {
+        // Charges as fractions of the readout's own full scale (its Ssat parameter).
+        const auto Ssat = testbench::cellParameter(job, "Ssat");
+        if (!Ssat) throw JobError(job.file.string() + ": key 'sweep.Q_in_rel_Ssat': the cell has no numeric Ssat parameter");
+        sw.Q_in_C.clear();
+        for (double f : job.sweeps.at("Q_in_rel_Ssat")) sw.Q_in_C.push_back(*Ssat * f);
+    }
+    // The conversion window of the bench follows the readout's own Tmax unless the job sets it.
+    sw.bench.Tmax_s = tb.quantity("T_max_s", testbench::cellParameter(job, "Tmax").value_or(15e-9));
     sw.bench.bitLine_F = tb.quantity("bit_line_F", 100e-15);
     sw.bench.vdd_V = tb.quantity("vdd_V", 0.9);
+    sw.bench.isSigned = isSigned;
     sw.samples = job.samples;
     sw.seed = job.seed;
     const Job copy = job;
     sw.params = [copy](std::uint64_t sample) { return drawInstanceParams(copy, sample, 0); };
     sw.parameters = job.document;
-    const ChargeToPulseResult r = characterizeChargeToPulse(sw, runOptions(job, options));
-    JobOutcome out;
-    out.run = r.run;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
-    return out;
+    return sw;
 }
 
-JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
+Job builtinReadoutJob(bool isSigned, int rows, int samples, std::optional<std::uint64_t> seed, double fullScale_C, int levels) {
+    const circuits::ReadoutParams rp =
+        fullScale_C > 0 ? circuits::readoutForFullScale(fullScale_C)
+                        : circuits::readoutForRows(rows, isSigned ? circuits::ReadoutRole::SecondArray : circuits::ReadoutRole::FirstArray);
+    return loadBuiltinJob(isSigned ? "c2p-signed" : "c2p-relu", samples, seed, [&](json& doc) {
+        // The readout sized for the bit line (S_sat and Cf by the sizing rule); the job's spreads are
+        // relative to these values and its charges fractions of S_sat, so both follow.
+        for (const auto& [k, v] : rp.asParams()) doc["cell"]["params"][k] = v;
+        if (levels > 0) doc["sweep"]["Q_in_rel_Ssat"]["points"] = levels;
+    });
+}
+
+RetentionSweep retentionSweepFromJob(const Job& job) {
     const JobNode tb(job.testbench, job.file.string(), "testbench");
-    tb.allowOnly({"kind", "rows", "cols", "form", "fits_dir", "mismatch"});
-    onlySweeps(job, {});
-    onlyFits(job, {"gaincell-array"});
+    tb.allowOnly({"kind", "cases"});
+    testbench::onlySweeps(job, {});
+    testbench::onlyFits(job, {"retention"});
+    RetentionSweep sw;
+    sw.name = job.name;
+    sw.cell = job.cell;
+    // Each case: the stored K and the write gate's threshold shift (0: standard; > 0: high-Vth with
+    // boosted enables).
+    const JobNode cases = tb.at("cases");
+    if (!cases.json().is_array() || cases.size() == 0) cases.fail("must list the cases, e.g. [{\"K_V\": 0.9, \"dvtw_V\": 0}]");
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        const JobNode c = cases.at(i);
+        c.allowOnly({"K_V", "dvtw_V"});
+        sw.K_V.push_back(c.quantity("K_V"));
+        sw.dvtw_V.push_back(c.quantity("dvtw_V", 0.0));
+        if (sw.dvtw_V.back() < 0) c.failKey("dvtw_V", "must be >= 0");
+    }
+    sw.samples = job.samples;
+    sw.seed = job.seed;
+    const Job copy = job;
+    sw.params = [copy](std::uint64_t sample, std::uint64_t device) { return drawInstanceParams(copy, sample, device); };
+    sw.paper = job.paper;
+    sw.parameters = job.document;
+    return sw;
+}
+
+const std::vector<std::string>& arrayArchitectureKeys() {
+    static const std::vector<std::string> keys = {"Q_levels", "Q_min",   "Q_max",  "K_levels",  "K_min_V",  "K_max_V",
+                                                  "V_levels", "V_min_V", "V_max_V", "out_levels", "out_min", "out_max",
+                                                  "tile_size", "V_in_V", "pulse_full_scale_ns"};
+    return keys;
+}
+
+ArrayCharacterization arrayCharacterizationFromJob(const Job& job) {
+    const JobNode tb(job.testbench, job.file.string(), "testbench");
+    tb.allowOnly({"kind", "rows", "cols", "form", "fits_dir", "mismatch", "architecture"});
+    testbench::onlySweeps(job, {});
+    testbench::onlyFits(job, {"gaincell-array"});
     ArrayCharacterization a;
     a.rows = int(tb.number("rows", 8));
     a.cols = int(tb.number("cols", 8));
@@ -139,17 +245,26 @@ JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
     auto polynomial = fit::findFit(fitsDir.string(), "gaincell-poly");  // a broken file there is an error
     if (!polynomial) tb.failKey("fits_dir", "no gaincell-poly fit in " + fitsDir.string() + " (run imc characterize gaincell)");
     a.polynomial = std::move(*polynomial);
+    // The architecture: every key, numbers, the level counts whole and >= 2.
+    const JobNode arch = tb.at("architecture");
+    arch.allowOnly(arrayArchitectureKeys());
+    for (const auto& key : arrayArchitectureKeys()) {
+        const double v = arch.number(key);
+        if (key.find("levels") != std::string::npos && (v < 2 || v != std::floor(v))) arch.failKey(key, "must be a whole number >= 2");
+        if (key == "tile_size" && (v < 1 || v != std::floor(v))) arch.failKey(key, "must be a whole number >= 1");
+    }
+    a.architecture = arch.json();
+    a.paper = job.paper;
     a.cell = job.cell;
     a.samples = job.samples;
     a.seed = job.seed;
-    a.mismatch = tb.has("mismatch") ? tb.json().at("mismatch").get<bool>() : true;
+    if (tb.has("mismatch") && !tb.json().at("mismatch").is_boolean()) tb.failKey("mismatch", "must be true or false");
+    if (!tb.has("mismatch") || tb.json().at("mismatch").get<bool>()) {
+        const Job copy = job;
+        a.mismatch = [copy](std::uint64_t sample, std::uint64_t device) { return drawInstanceParams(copy, sample, device); };
+    }
     a.parameters = job.document;
-    const ArrayResult r = characterizeArray(a, runOptions(job, options));
-    JobOutcome out;
-    out.run.dir = r.dir;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.dir, f, r.record));
-    return out;
+    return a;
 }
 
-}  // namespace imc::characterize::testbench
+}  // namespace imc::characterize

@@ -22,6 +22,10 @@ JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options);
 std::vector<std::string> chargeToPulseRoles();
 std::vector<std::string> chargeToPulseOptionalRoles();
 
+// Retention of the gain cell's storage node (the cell's roles as "gaincell"). Settings: cases
+// (list of {K_V, dvtw_V}). Fits "retention".
+JobOutcome runRetention(const Job& job, const JobRunOptions& options);
+
 // Gain-cell array with readout (the cell's roles as "gaincell"). Settings rows, cols, form
 // (auto|full|columns), fits_dir (holding a gaincell-poly fit). Fits "gaincell-array".
 JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options);

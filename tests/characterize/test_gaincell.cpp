@@ -69,7 +69,7 @@ TEST_CASE("a behavioral multiplier cell as a gaincell job gives back its polynom
 
 TEST_CASE("charge-to-pulse: no pulse for negative charge, T_max above S_sat, T_max Q/S_sat between", "[gaincell][c2p]") {
     TempDir t("gc-c2p");
-    auto sw = characterize::defaultChargeToPulseSweep(false, 8, 1, 1);
+    auto sw = characterize::chargeToPulseSweepFromJob(characterize::builtinReadoutJob(false, 8, 1, 1));
     const double Ssat = circuits::readoutForRows(8, circuits::ReadoutRole::FirstArray).Ssat_C;  // 424 fC
     sw.Q_in_C = {-300e-15, -20e-15, 100e-15, 200e-15, 1.2 * Ssat, 2 * Ssat};
     const auto r = characterize::characterizeChargeToPulse(sw, quiet(t.dir));

@@ -88,7 +88,7 @@ TEST_CASE("the exported readouts give back the pulse-width law they were written
         const std::string fitsName = isSigned ? "c2p-signed.json" : "c2p-relu.json";
         const fit::FitRecord rec = fit::readFit(shippedFit(fitsName).string());
         const fs::path lib = exportShipped(t.dir, fitsName, isSigned ? "signed.lib" : "relu.lib");
-        auto sw = characterize::defaultChargeToPulseSweep(isSigned, 64, 1, 1, isSigned ? 16 : 13);  // 16 signed levels: none at x = 0, where the sign is a tie
+        auto sw = characterize::chargeToPulseSweepFromJob(characterize::builtinReadoutJob(isSigned, 64, 1, 1, 0.0, isSigned ? 16 : 13));  // 16 signed levels: none at x = 0, where the sign is a tie
         std::map<std::string, std::string> roles{{"in", "in"}, {"out", "out"}, {"outb", "outb"}, {"conv", "conv"},
                                                  {"rst", "rst"}, {"vdd", "vdd"}, {"vss", "vss"}};
         if (isSigned) roles["sign"] = "sgn";
