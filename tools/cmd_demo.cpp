@@ -6,8 +6,9 @@
 #include "datadir/datadir.hpp"
 #include "fit/fit.hpp"
 #include "lsh/lsh.hpp"
-#include "nn/lm_report.hpp"
 #include "sweep/sweep.hpp"
+#include "workloads/lm_report.hpp"
+#include "workloads/lsh.hpp"
 #include "cli.hpp"
 #include "hyflexpim_cli.hpp"
 
