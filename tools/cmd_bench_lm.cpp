@@ -3,7 +3,7 @@
 // the same weights when --llmc DIR is given; --write-random only writes the random checkpoint.
 #include "cli.hpp"
 
-#include "nn/bench_lm.hpp"
+#include "workloads/bench_lm.hpp"
 
 #include <cstdio>
 

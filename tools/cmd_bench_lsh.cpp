@@ -2,7 +2,7 @@
 // lengths up to 64K, the crossover length and the growth exponent.
 #include "cli.hpp"
 
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include <nlohmann/json.hpp>
 

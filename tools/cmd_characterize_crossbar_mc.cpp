@@ -1,8 +1,9 @@
 // imc characterize crossbar-mc: Monte-Carlo SPICE of resistive crossbars with per-device
 // lognormal conductances; one rank or many (mpirun), same numbers.
-#include "characterize/cluster.hpp"
 #include "characterize/crossbar_mc.hpp"
 #include "report/html.hpp"
+#include "sweep/cluster.hpp"
+#include "sweep/sweep.hpp"
 #include "cli.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,8 +39,8 @@ imc::cli::CommandRegistration crossbarMcCommand{
         app.add_flag("--json", o->json, "print one JSON object");
         app.callback([o] {
             o->spec.cell = variability::Distribution::lognormal(variability::log(o->g_median_S), o->sigma);
-            const auto sweep = characterize::crossbarMonteCarloSweep(o->spec);
-            characterize::RunSpec run;
+            const auto plan = characterize::crossbarMonteCarloSweep(o->spec);
+            sweep::RunSpec run;
             run.name = "crossbar-mc";
             run.outDir = o->out;
             run.seed = o->spec.seed;
@@ -47,15 +48,15 @@ imc::cli::CommandRegistration crossbarMcCommand{
             run.force = o->force;
             run.parameters = {{"size", o->spec.size}, {"cell", o->spec.cell.describe()},
                               {"wire_ohm", o->spec.wireResistance_Ohm}, {"input_high_V", o->spec.inputHigh_V}};
-            const auto r = characterize::runSweep(sweep.jobs, sweep.columns, sweep.measure, run);
+            const auto r = sweep::runSweep(plan.jobs, plan.columns, plan.measure, run);
             const auto mean = r.column("ir_drop_mean"), worst = r.column("ir_drop_max");
             double m = 0, w = 0;
             for (double v : mean) m += v / double(mean.size());
             for (double v : worst) w = std::max(w, v);
             nlohmann::json j = {{"results", r.dir.string()}, {"samples", r.rows.size()}, {"failed", r.failed},
                                 {"ir_drop_mean", m}, {"ir_drop_max", w}, {"ngspice_version", r.ngspiceVersion},
-                                {"ranks", characterize::cluster().size}, {"wall_s", r.wall_s}};
-            if (characterize::cluster().rank == 0)
+                                {"ranks", sweep::cluster().size}, {"wall_s", r.wall_s}};
+            if (sweep::cluster().rank == 0)
                 j["report_html"] = report::writeRunReport(r.dir, "crossbar Monte-Carlo: IR drop against the ideal product",
                                                           cli::commandLine(), j).string();
             if (o->json) {

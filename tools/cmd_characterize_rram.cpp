@@ -1,9 +1,9 @@
 // imc characterize rram-mlc: the 1T1R RRAM cell of netlists/models/rram in SPICE, SLC and 2-bit
 // MLC, per-level reads and 64-row column reads -> fits/rram-slc.json and fits/rram-mlc.json.
 #include "behavior/rram_model.hpp"
-#include "characterize/cluster.hpp"
 #include "characterize/rram.hpp"
 #include "report/html.hpp"
+#include "sweep/cluster.hpp"
 #include "cli.hpp"
 #include "fit/fit.hpp"
 
@@ -89,12 +89,12 @@ imc::cli::CommandRegistration rramCommand{
                 run.workers = o->workers, run.force = o->force;
                 const auto rep = characterize::runRramLevels(spec, run);
                 const std::filesystem::path file = std::filesystem::path(o->fitsDir) / (run.name + ".json");
-                if (characterize::cluster().rank == 0) {
+                if (sweep::cluster().rank == 0) {
                     std::filesystem::create_directories(o->fitsDir);
                     fit::writeFit(file.string(), rep.toFit(cmd.str()));
                 }
                 out[levels == 2 ? "slc" : "mlc"] = rep.toJson();
-                if (characterize::cluster().rank == 0) {
+                if (sweep::cluster().rank == 0) {
                     // The page in the device sweep's folder (the column sweep's folder is in its table).
                     auto& entry = out[levels == 2 ? "slc" : "mlc"];
                     entry["report_html"] = report::writeRunReport(entry["results"]["devices"].get<std::string>(),
@@ -103,7 +103,7 @@ imc::cli::CommandRegistration rramCommand{
                 }
                 out[levels == 2 ? "slc" : "mlc"]["fits"] = file.string();
             }
-            if (characterize::cluster().rank != 0) return;
+            if (sweep::cluster().rank != 0) return;
             if (o->json) {
                 std::cout << out.dump() << "\n";
                 return;

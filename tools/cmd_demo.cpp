@@ -6,7 +6,9 @@
 #include "datadir/datadir.hpp"
 #include "fit/fit.hpp"
 #include "lsh/lsh.hpp"
-#include "nn/lm_report.hpp"
+#include "sweep/sweep.hpp"
+#include "workloads/lm_report.hpp"
+#include "workloads/lsh.hpp"
 #include "cli.hpp"
 #include "hyflexpim_cli.hpp"
 
@@ -28,14 +30,14 @@ void demoCrossbarMonteCarlo(int workers, bool force) {
     std::printf("[1] SPICE Monte-Carlo: %dx%d resistive crossbar, 2 ohm wires, cells %s S, %d samples, seed %llu\n",
                 spec.size, spec.size, spec.cell.describe().c_str(), spec.samples,
                 static_cast<unsigned long long>(spec.seed));
-    const auto sweep = characterize::crossbarMonteCarloSweep(spec);
-    characterize::RunSpec run;
+    const auto plan = characterize::crossbarMonteCarloSweep(spec);
+    sweep::RunSpec run;
     run.name = "demo-crossbar";
     run.seed = spec.seed;
     run.workers = workers;
     run.force = force;
     run.parameters = {{"size", spec.size}, {"wire_ohm", spec.wireResistance_Ohm}, {"cells", spec.cell.describe()}};
-    const auto summary = characterize::runSweep(sweep.jobs, sweep.columns, sweep.measure, run);
+    const auto summary = sweep::runSweep(plan.jobs, plan.columns, plan.measure, run);
     const auto mean = summary.column("ir_drop_mean"), worst = summary.column("ir_drop_max");
     double m = 0, w = 0;
     for (double v : mean) m += v / double(mean.size());
@@ -53,7 +55,7 @@ void demoMemristorHashing(int workers, bool force) {
     spec.rows = 32, spec.cols = 8, spec.vectors = 20, spec.seed = 1;
     std::printf("[2] SPICE RP-LSH: %dx%d self-selective crossbar, %d binary vectors at %g V, seed %llu\n", spec.rows,
                 spec.cols, spec.vectors, spec.readVoltage_V, static_cast<unsigned long long>(spec.seed));
-    characterize::RunSpec run;
+    sweep::RunSpec run;
     run.name = "demo-rp-lsh";
     run.seed = spec.seed;
     run.workers = workers;

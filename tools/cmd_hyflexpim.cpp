@@ -5,9 +5,9 @@
 
 #include "behavior/rram_model.hpp"
 #include "datadir/datadir.hpp"
-#include "nn/hyflexpim_workload.hpp"
 #include "report/html.hpp"
 #include "report/plot.hpp"
+#include "workloads/hyflexpim.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -10,9 +10,10 @@
 #include "nn/adaptation.hpp"
 #include "nn/bpe_tokenizer.hpp"
 #include "nn/gaincell_backends.hpp"
-#include "nn/lm_report.hpp"
-#include "report/html.hpp"
 #include "nn/nn.hpp"
+#include "report/html.hpp"
+#include "workloads/lm_report.hpp"
+#include "workloads/lsh.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 // imc lsh collisions | letters | letters-sweep: the workloads of the memristor RP-LSH paper.
 #include "cli.hpp"
 
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -3,7 +3,7 @@
 // a distribution, a binary input vector on the rows, column currents read at virtual ground.
 // Measured per sample: the column currents' error against the ideal product G^T v (the IR drop
 // of the wires) and the geometric mean of the drawn conductances.
-#include "characterize/characterize.hpp"
+#include "characterize/study.hpp"
 #include "variability/variability.hpp"
 
 namespace imc::characterize {

@@ -6,8 +6,8 @@
 // functions below plan the jobs, reduce the results, fit, plot and build fits records.
 // Units: S in fC, Q in ns, K and V_in in V, pulse widths in s; the charge-to-pulse input x is the
 // bit-line charge in fC, so the polynomial's output feeds the HardSigmoid unchanged.
-#include "characterize/characterize.hpp"
 #include "characterize/job.hpp"
+#include "characterize/study.hpp"
 #include "circuits/cell.hpp"
 #include "circuits/gaincell_array.hpp"
 #include "fit/fit.hpp"

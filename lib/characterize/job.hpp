@@ -14,7 +14,7 @@
 //  "fits": ["lognormal"]}
 //
 // Paths are relative to the job file. The testbench kinds are listed by testbenchKinds().
-#include "characterize/characterize.hpp"
+#include "characterize/study.hpp"
 #include "circuits/cell.hpp"
 #include "variability/variability.hpp"
 

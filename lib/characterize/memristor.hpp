@@ -4,7 +4,7 @@
 // and cycle-to-cycle conductance variability, RP-LSH hashing in a crossbar, and the fits the
 // behavioral LSH draws its projections from. Every simulation runs through runSweep (worker
 // pool, results folder, resume); the functions below plan the jobs and reduce the results.
-#include "characterize/characterize.hpp"
+#include "characterize/study.hpp"
 #include "circuits/cell.hpp"
 #include "circuits/memristor_crossbar.hpp"
 #include "fit/fit.hpp"

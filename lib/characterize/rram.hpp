@@ -3,7 +3,7 @@
 // relaxation and read noise drawn in C++ and written into the decks as literals; isolated device
 // reads per level, 64-row columns read by an ADC model, and the per-level fits ("rram-levels")
 // the behavioral HyFlexPIM layers read. Every simulation runs through runSweep.
-#include "characterize/characterize.hpp"
+#include "characterize/study.hpp"
 #include "circuits/cell.hpp"
 #include "fit/fit.hpp"
 #include "netlist/netlist.hpp"

@@ -506,4 +506,19 @@ void registerLshBackend(const LshOptions& options) {
     nn::registerAttentionBackend("lsh", description, [options] { return std::make_unique<LshAttention>(options); });
 }
 
+nlohmann::json describe(const LshOptions& o) {
+    return {{"rp", o.projection.kind},
+            {"rp_fits", o.projection.fitsPath},
+            {"buckets", o.projection.buckets},
+            {"rounds", o.projection.rounds},
+            {"chunk", o.attention.chunk},
+            {"self", o.attention.excludeSelf ? "exclude" : "allow"},
+            {"combine", o.attention.combination == RoundCombination::Union ? "union" : "lse"},
+            {"queries", o.queries == QueryHashing::Separate ? "separate" : "shared"},
+            {"window", o.attention.window},
+            {"design", o.projection.kind == "none" ? "local window alone"
+                       : o.attention.window > 0   ? "LSH + local window"
+                                                  : "LSH alone"}};
+}
+
 }  // namespace imc::lsh

@@ -1,15 +1,15 @@
 #pragma once
 // A RunSpec for tests: a fresh results folder under the temp directory (named by the test file's
 // tag, the run and the process), two workers, no progress lines, never reusing earlier results.
-#include "characterize/characterize.hpp"
+#include "sweep/sweep.hpp"
 
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
 
-inline imc::characterize::RunSpec tempRun(const std::string& tag, const std::string& name) {
-    imc::characterize::RunSpec r;
+inline imc::sweep::RunSpec tempRun(const std::string& tag, const std::string& name) {
+    imc::sweep::RunSpec r;
     r.name = name;
     r.outDir = std::filesystem::temp_directory_path() / ("imc-test-" + tag + "-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(r.outDir);

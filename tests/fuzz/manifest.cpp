@@ -1,6 +1,6 @@
-// lib/characterize/characterize.cpp readResults: a results folder (manifest.json, then a NUL
+// lib/sweep/sweep.cpp readResults: a results folder (manifest.json, then a NUL
 // byte, then results.csv) reads as rows or an error naming the folder's file.
-#include "characterize/characterize.hpp"
+#include "sweep/sweep.hpp"
 #include "fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     imc::fuzz::writeScratch("results/manifest.json", manifest);
     imc::fuzz::writeScratch("results/results.csv", table);
     try {
-        const auto s = imc::characterize::readResults(dir);
+        const auto s = imc::sweep::readResults(dir);
         (void)s.column("G_S");
     } catch (const std::exception& e) {
         imc::fuzz::requireNamed(e.what(), dir.string());

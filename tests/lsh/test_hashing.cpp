@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <numbers>
 
 using imc::lsh::Matrix;
 using Catch::Matchers::WithinAbs;
@@ -51,17 +50,6 @@ TEST_CASE("hash is argmax over [xR, -xR] with ties to the lowest index", "[lsh][
     CHECK(p(0, 1) == 3.0f);
     CHECK(imc::lsh::hashBuckets(p) == std::vector<int>{1, 0, 2, 3, 0, 0});
     CHECK(family.buckets() == 4);
-}
-
-TEST_CASE("Gaussian RP collides at angle theta with probability 1 - theta/pi", "[lsh][collision]") {
-    const imc::lsh::MemristorOptions memristor{imc::lsh::MemristorOptions::paperHrsFit()};
-    const imc::lsh::PassiveOptions passive;
-    for (double degrees : {30.0, 90.0, 135.0}) {
-        const double theta = degrees * std::numbers::pi / 180;
-        const double frequency = imc::lsh::collisionFrequency("gaussian", 16, theta, 20000, 7, memristor, passive);
-        INFO("theta = " << degrees << " deg, frequency " << frequency);
-        CHECK_THAT(frequency, WithinAbs(1 - theta / std::numbers::pi, 0.02));
-    }
 }
 
 TEST_CASE("memristor RP from a written lognormal fit has difference mean 0 and variance 2 Var(G)", "[lsh][memristor]") {

@@ -3,6 +3,7 @@
 // build (driver/CMakeLists.txt). Prints the results folder.
 // usage: portable_crossbar_mc RESULTS_ROOT SIZE SAMPLES SEED SIGMA
 #include "characterize/crossbar_mc.hpp"
+#include "sweep/sweep.hpp"
 
 #include <cstdio>
 #include <exception>
@@ -21,8 +22,8 @@ int main(int argc, char** argv) {
         spec.seed = std::stoull(argv[4]);
         // As the command does for its default median of 10 uS.
         spec.cell = variability::Distribution::lognormal(variability::log(10e-6), std::stod(argv[5]));
-        const auto sweep = characterize::crossbarMonteCarloSweep(spec);
-        characterize::RunSpec run;
+        const auto plan = characterize::crossbarMonteCarloSweep(spec);
+        sweep::RunSpec run;
         run.name = "crossbar-mc";
         run.resultsRoot = argv[1];
         run.seed = spec.seed;
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
         run.progress = false;
         run.parameters = {{"size", spec.size}, {"cell", spec.cell.describe()}, {"wire_ohm", spec.wireResistance_Ohm},
                           {"input_high_V", spec.inputHigh_V}};
-        const auto r = characterize::runSweep(sweep.jobs, sweep.columns, sweep.measure, run);
+        const auto r = sweep::runSweep(plan.jobs, plan.columns, plan.measure, run);
         std::printf("%s\n", r.dir.string().c_str());
         return r.failed == 0 ? 0 : 1;
     } catch (const std::exception& e) {

@@ -1,8 +1,8 @@
-#include "characterize/characterize.hpp"
+#include "sweep/sweep.hpp"
 
-#include "characterize/cluster.hpp"
-#include "characterize/sha256.hpp"
 #include "fit/fit.hpp"
+#include "sweep/cluster.hpp"
+#include "sweep/sha256.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
-namespace imc::characterize {
+namespace imc::sweep {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -589,4 +589,4 @@ void ProgressLine::finish() {
     if (tty_ && printed_) std::fputc('\n', stderr);
 }
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

@@ -1,7 +1,7 @@
 // LSH attention as a drop-in for softmax in the character language model (paper 001): the grid of
 // projections x buckets x rounds on the shipped model, and LSH-aware fine-tuning against the
 // ideal model fine-tuned as many steps.
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include "datadir/datadir.hpp"
 #include "nn/nn.hpp"
@@ -12,21 +12,6 @@
 #include <map>
 
 namespace imc::lsh {
-
-nlohmann::json describe(const LshOptions& o) {
-    return {{"rp", o.projection.kind},
-            {"rp_fits", o.projection.fitsPath},
-            {"buckets", o.projection.buckets},
-            {"rounds", o.projection.rounds},
-            {"chunk", o.attention.chunk},
-            {"self", o.attention.excludeSelf ? "exclude" : "allow"},
-            {"combine", o.attention.combination == RoundCombination::Union ? "union" : "lse"},
-            {"queries", o.queries == QueryHashing::Separate ? "separate" : "shared"},
-            {"window", o.attention.window},
-            {"design", o.projection.kind == "none" ? "local window alone"
-                       : o.attention.window > 0   ? "LSH + local window"
-                                                  : "LSH alone"}};
-}
 
 namespace {
 

@@ -1,12 +1,13 @@
 // The workloads' building blocks against independent references, and short end-to-end runs.
-#include "lsh/lsh.hpp"
 #include "nn/ideal_attention.hpp"
 #include "nn/random.hpp"
+#include "workloads/lsh.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
 #include <cmath>
+#include <numbers>
 
 using imc::lsh::Matrix;
 
@@ -153,6 +154,17 @@ TEST_CASE("letters 'previous': accuracy follows the needed-key recall and a seco
     options.task = "previous";
     options.minLength = 1;
     CHECK_THROWS_AS(imc::lsh::runLettersWorkload(options), std::invalid_argument);
+}
+
+TEST_CASE("Gaussian RP collides at angle theta with probability 1 - theta/pi", "[lsh][collision]") {
+    const imc::lsh::MemristorOptions memristor{imc::lsh::MemristorOptions::paperHrsFit()};
+    const imc::lsh::PassiveOptions passive;
+    for (double degrees : {30.0, 90.0, 135.0}) {
+        const double theta = degrees * std::numbers::pi / 180;
+        const double frequency = imc::lsh::collisionFrequency("gaussian", 16, theta, 20000, 7, memristor, passive);
+        INFO("theta = " << degrees << " deg, frequency " << frequency);
+        CHECK_THAT(frequency, Catch::Matchers::WithinAbs(1 - theta / std::numbers::pi, 0.02));
+    }
 }
 
 TEST_CASE("collision statistics table has the theory column and every family", "[lsh][collision]") {

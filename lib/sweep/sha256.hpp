@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace imc::characterize {
+namespace imc::sweep {
 
 std::string sha256Hex(std::string_view data);
 
@@ -25,4 +25,4 @@ private:
     std::uint64_t length_ = 0;
 };
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

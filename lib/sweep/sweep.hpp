@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace imc::characterize {
+namespace imc::sweep {
 
 // One simulation of a sweep: its coordinates (sweep variables, sample index, seeds...) and its job.
 struct PlannedJob {
@@ -95,4 +95,4 @@ private:
     bool printed_ = false;
 };
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

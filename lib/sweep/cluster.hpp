@@ -7,7 +7,7 @@
 // Without mpirun (or in a build without MPI) there is one rank and nothing changes.
 #include <string>
 
-namespace imc::characterize {
+namespace imc::sweep {
 
 struct Cluster {
     int rank = 0;
@@ -37,4 +37,4 @@ void broadcastFromRoot(std::string& text);
 // Ends every rank (one rank's error would leave the others waiting in a collective call).
 [[noreturn]] void abortAllRanks(const std::string& why);
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

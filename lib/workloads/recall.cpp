@@ -1,6 +1,6 @@
 // Needed-key recall: how often the key a query needs lands in the query's bucket, per round and
 // for the union of rounds, and how correlated the rounds' hits are.
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include <cmath>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-#include "characterize/cluster.hpp"
+#include "sweep/cluster.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include <mpi.h>
 #endif
 
-namespace imc::characterize {
+namespace imc::sweep {
 
 namespace {
 
@@ -123,4 +123,4 @@ void abortAllRanks(const std::string& why) {
     std::exit(1);
 }
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

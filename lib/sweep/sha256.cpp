@@ -1,4 +1,4 @@
-#include "characterize/sha256.hpp"
+#include "sweep/sha256.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #define IMC_SHA256_X86 1
 #endif
 
-namespace imc::characterize {
+namespace imc::sweep {
 namespace {
 
 alignas(16) constexpr std::array<std::uint32_t, 64> K = {
@@ -150,4 +150,4 @@ std::string Sha256::hex() {
 
 std::string sha256Hex(std::string_view data) { return Sha256().update(data).hex(); }
 
-}  // namespace imc::characterize
+}  // namespace imc::sweep

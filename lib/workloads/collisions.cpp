@@ -1,7 +1,7 @@
 // Collision statistics of 2-bucket hashes: how often two vectors at a given angle share a bucket,
 // for the ideal Gaussian RP, the memristor conductance-difference RP and the passive array,
 // against the random-hyperplane law 1 - theta / pi.
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include "nn/random.hpp"
 

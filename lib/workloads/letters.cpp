@@ -4,10 +4,9 @@
 // model with binarized shared Q = K is trained in software and tested with attention restricted to
 // the buckets a random projection gives (memristor crossbar, ideal Gaussian, passive array).
 #include "fit/fit.hpp"
-#include "lsh/lsh.hpp"
-
 #include "nn/optimizer.hpp"
 #include "nn/random.hpp"
+#include "workloads/lsh.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "nn/bench_lm.hpp"
+#include "workloads/bench_lm.hpp"
 #include "datadir/datadir.hpp"
 #include "nn/gaincell_backends.hpp"
 #include "nn/gpt2_checkpoint.hpp"

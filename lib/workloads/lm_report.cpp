@@ -1,4 +1,4 @@
-#include "nn/lm_report.hpp"
+#include "workloads/lm_report.hpp"
 
 #include "fit/fit.hpp"
 #include "report/plot.hpp"

@@ -1,7 +1,7 @@
 // The classification role of paper 004 (its GLUE tasks) on the character model: four fortune
 // topics, a softmax probe on the backbone's mean-pooled final hidden state, accuracy against the
 // SLC fraction with the same hybrid layers, selections and shared draws as the LM report.
-#include "nn/hyflexpim_workload.hpp"
+#include "workloads/hyflexpim.hpp"
 
 #include <Eigen/Eigenvalues>
 

@@ -1,6 +1,6 @@
 // SVD fine-tuning with importance, SLC selection, perplexity over shared draws, the SLC-fraction
 // report and the paper's Table 2 cost model (paper 004).
-#include "nn/hyflexpim_workload.hpp"
+#include "workloads/hyflexpim.hpp"
 #include "fit/fit.hpp"
 #include "nn/random.hpp"
 

@@ -1,7 +1,7 @@
 // Scaling of LSH attention against exact attention: wall time and peak memory per sequence length,
 // the crossover length and the growth exponent. Every measurement runs in a forked child so the
 // memory figure is a real high-water mark and one length cannot inflate the next.
-#include "lsh/lsh.hpp"
+#include "workloads/lsh.hpp"
 
 #include "nn/ideal_attention.hpp"
 #include "nn/random.hpp"
