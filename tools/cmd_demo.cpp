@@ -72,12 +72,11 @@ void demoMemristorHashing(int workers, bool force) {
 // Stage 3: a gain-cell array with its charge-to-pulse readout in SPICE (BSIM4 cells with
 // threshold mismatch) against the behavioral model assembled from the shipped fits.
 void demoGainCellArray(int workers, bool force) {
-    characterize::ArrayCharacterization spec;
-    spec.rows = spec.cols = 4;
-    spec.samples = 2;
-    spec.seed = 1;
-    spec.cell = circuits::builtinCell("gaincell");
-    spec.polynomial = fit::readFit((dataPath("fits") / "gaincell-poly.json").string());
+    // netlists/gaincell-array.job.json at 4x4 with two samples (its fits_dir is the shipped fits/).
+    const characterize::ArrayCharacterization spec = characterize::arrayCharacterizationFromJob(
+        characterize::loadBuiltinJob("gaincell-array", 2, 1, [](nlohmann::json& doc) {
+            doc["testbench"]["rows"] = 4, doc["testbench"]["cols"] = 4;
+        }));
     std::printf("[3] SPICE gain-cell array: %dx%d cells (PTM 32 nm BSIM4, Vth mismatch), random K and Q, %d samples, "
                 "against the polynomial in fits/gaincell-poly.json\n",
                 spec.rows, spec.cols, spec.samples);

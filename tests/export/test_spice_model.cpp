@@ -59,11 +59,12 @@ spice::SimResult runOne(spice::SimJob job) {
 TEST_CASE("the exported gain cell in the 8x8 array matches the C++ polynomial to 1e-3 of full scale", "[export][spice][gaincell]") {
     TempDir t("export-array");
     const fs::path lib = exportShipped(t.dir, "gaincell-poly.json", "gaincell.lib");
-    characterize::ArrayCharacterization a;
-    a.rows = a.cols = 8;
-    a.samples = 1;
-    a.mismatch = false;
-    a.form = characterize::ArrayCharacterization::Form::Full;
+    // imc's array job at 8x8, one nominal sample, with the exported cell in place of the transistors.
+    characterize::ArrayCharacterization a = characterize::arrayCharacterizationFromJob(
+        characterize::loadBuiltinJob("gaincell-array", 1, 1, [](nlohmann::json& doc) {
+            auto& tb = doc["testbench"];
+            tb["rows"] = 8, tb["cols"] = 8, tb["form"] = "full", tb["mismatch"] = false;
+        }));
     a.cell = circuits::cellFromFile(lib, exporter::kGainCellSubckt,
                                     {{"wbl", "wbl"}, {"we", "we"}, {"web", "web"}, {"pwm", "pwm"}, {"pwmb", "pwmb"}, {"bl", "bl"},
                                      {"vdd", "vdd"}, {"vss", "vss"}});
