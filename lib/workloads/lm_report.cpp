@@ -1,4 +1,5 @@
 #include "workloads/lm_report.hpp"
+#include "workloads/paper_targets.hpp"
 
 #include "fit/fit.hpp"
 #include "report/plot.hpp"
@@ -321,19 +322,21 @@ nlohmann::json runLmReport(const LmReportOptions& options) {
 
     const double sw = perplexity["software"], lin = perplexity["linear"], noAdapt = perplexity["nonlinear_no_adapt"],
                  adaptedPpl = perplexity["nonlinear_adapted"];
+    const workloads::PaperTargets targets = workloads::PaperTargets::shipped();
+    const double adaptedTol = targets.number("gaincell-lm.acceptance.adapted_max_rel_diff_from_linear");
+    const double linearTol = targets.number("gaincell-lm.acceptance.linear_max_rel_diff_from_software");
     nlohmann::json acceptance{
         {"nonlinear_no_adapt_worse_than_adapted", noAdapt > adaptedPpl},
-        {"adapted_within_15pct_of_linear", std::abs(adaptedPpl - lin) <= 0.15 * lin},
-        {"linear_within_15pct_of_software", std::abs(lin - sw) <= 0.15 * sw},
+        {"adapted_within_15pct_of_linear", std::abs(adaptedPpl - lin) <= adaptedTol * lin},
+        {"linear_within_15pct_of_software", std::abs(lin - sw) <= linearTol * sw},
+        {"thresholds", {{"adapted_max_rel_diff_from_linear", adaptedTol}, {"linear_max_rel_diff_from_software", linearTol},
+                        {"file", targets.file().string()}}},
     };
-    nlohmann::json paper{
-        {"model", "GPT-2 (124M), paper 003 Fig. 4c and Table 1"},
-        {"fig4c_perplexity", {{"nonlinear_no_adapt", 1757}, {"nonlinear_adapted", 21}}},
-        {"table1_wikitext2_perplexity",
-         {{"software", 37.37}, {"software_from_scratch", 41.25}, {"linear", 39.79}, {"nonlinear_adapted", 42.34},
-          {"nonlinear_adapted_tuned", 39.97}}},
-        {"pattern", "without adaptation far worse; adaptation brings it close to the linear model; fine-tuning "
-                    "closes most of the rest"}};
+    const nlohmann::json& section = targets.section("gaincell-lm");
+    nlohmann::json paper = section.at("paper");
+    paper["model"] = section.at("source");
+    paper["pattern"] = "without adaptation far worse; adaptation brings it close to the linear model; fine-tuning "
+                       "closes most of the rest";
     nlohmann::json report{{"workload", "lm"},
                           {"perplexity", perplexity},
                           {"rows", labels},
