@@ -143,7 +143,8 @@ void demoLetterShift() {
         o.rounds = rounds;
         o.fitsPath = fits;
         const auto r = lsh::runLettersWorkload(o);
-        const auto& paper = workloads::PaperTargets::shipped().section("lsh-letters").at("paper");
+        const workloads::PaperTargets targets = workloads::PaperTargets::shipped();
+        const nlohmann::json& paper = targets.section("lsh-letters").at("paper");
         std::printf("    %d round%s, 2 buckets: test accuracy %.3f (full attention %.3f; paper: %.2f with one round, %+.2f with two)\n",
                     rounds, rounds > 1 ? "s" : "", r["accuracy"].get<double>(), r["full_attention_accuracy"].get<double>(),
                     paper.at("accuracy_one_round").get<double>(), paper.at("gain_two_rounds").get<double>());

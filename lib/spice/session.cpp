@@ -11,9 +11,6 @@
 #include <dlfcn.h>
 #include <regex>
 #include <sstream>
-#if IMC_ASAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 namespace imc::spice {
 
@@ -46,20 +43,10 @@ std::vector<std::string> findErrorLines(const std::vector<std::string>& output) 
 
 namespace {
 
-#if IMC_ASAN
 // What libngspice allocates is its own: it keeps interpreter, parser and circuit tables in globals
 // it never frees, and unloading it (after a controlled exit, at the end) leaves them unreachable.
 // Leak checking is paused for the duration of each call into the library, and stays on for ours.
-struct NgspiceAllocations {
-    NgspiceAllocations() { __lsan_disable(); }
-    ~NgspiceAllocations() { __lsan_enable(); }
-};
-#else
-struct NgspiceAllocations {
-    NgspiceAllocations() {}  // user-provided: a guard, not an unused variable
-    ~NgspiceAllocations() {}
-};
-#endif
+using NgspiceAllocations = PausedLeakCheck;
 
 std::string lowered(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });

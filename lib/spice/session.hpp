@@ -4,15 +4,7 @@
 // Every call forces the C numeric locale; errors ngspice only prints become SpiceError.
 #include <Eigen/Core>
 
-// IMC_ASAN: an AddressSanitizer build (clang says so by __has_feature, gcc by
-// __SANITIZE_ADDRESS__). There, libngspice's own allocations are kept out of leak checking.
-#if defined(__SANITIZE_ADDRESS__)
-#define IMC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IMC_ASAN 1
-#endif
-#endif
+#include "spice/leak_check.hpp"  // IMC_ASAN
 
 #include <memory>
 #include <optional>
