@@ -1,11 +1,13 @@
 #include "characterize/memristor.hpp"
 #include "characterize/waveform.hpp"
 
+#include "circuits/cell.hpp"
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <numbers>
@@ -399,6 +401,41 @@ std::vector<SneakResult> runSneakStudy(const std::vector<SneakCase>& cases, cons
 }
 
 // ---------------------------------------------------------------- variability
+
+ConductanceVariability ConductanceVariability::load(const fs::path& file) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error("cannot read memristor variability file " + file.string());
+    nlohmann::json doc;
+    try {
+        doc = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
+    }
+    auto fail = [&](const std::string& key, const std::string& why) -> double {
+        throw std::runtime_error(file.string() + ": key '" + key + "': " + why);
+    };
+    if (!doc.is_object() || doc.value("format", "") != "imc-memristor-variability") fail("format", "must be \"imc-memristor-variability\"");
+    if (doc.value("version", 0) != 1) fail("version", "this imc reads version 1");
+    auto number = [&](const std::string& key) {
+        if (!doc.contains(key) || !doc[key].is_number()) return fail(key, "must be a number");
+        const double v = doc[key].get<double>();
+        if (!(v >= 0)) fail(key, "must be >= 0");
+        return v;
+    };
+    ConductanceVariability v;
+    v.Goff_S = number("G_off_S");
+    v.sigma0 = number("sigma_0");
+    v.sigmaPerDecade = number("sigma_per_decade");
+    v.deviceFraction = number("device_fraction");
+    if (!(v.Goff_S > 0)) fail("G_off_S", "must be > 0");
+    if (v.deviceFraction > 1) fail("device_fraction", "must be within [0, 1]");
+    return v;
+}
+
+ConductanceVariability ConductanceVariability::shipped() {
+    static const ConductanceVariability v = load(circuits::modelsDir() / "memristor" / "variability.json");
+    return v;
+}
 
 double ConductanceVariability::sigmaAtCycle(int cycle) const {
     if (cycle < 1) throw std::invalid_argument("cycle numbers start at 1");

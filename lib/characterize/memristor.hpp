@@ -99,16 +99,16 @@ std::vector<SneakResult> runSneakStudy(const std::vector<SneakCase>& cases, cons
 //   ln(G / Goff) = sigma(n) * (sqrt(f) z_device + sqrt(1 - f) e_device,n),   z, e ~ N(0, 1)
 //   sigma(n)     = sigma_0 + sigma_per_decade * log10(n)
 // z is drawn once per device (device-to-device), e again for every set/reset cycle
-// (cycle-to-cycle). Goff is the median. sigma_0: the paper's one-reset spread, standard deviation
-// / mean = 0.008 / 0.125 = 6.4 %, i.e. sigma = sqrt(ln(1 + 0.064^2)). sigma_per_decade and f are
-// assumptions (the paper states only that the spread depends on the cycle number).
+// (cycle-to-cycle). Goff is the median. The numbers, each with its source (the paper's one-reset
+// spread; sigma_per_decade and f are assumptions), live in netlists/models/memristor/variability.json.
 struct ConductanceVariability {
-    double Goff_S = 0.125e-9;
-    double sigma0 = 0.06393;
-    double sigmaPerDecade = 0.045;
-    double deviceFraction = 0.5;
+    double Goff_S = 0, sigma0 = 0, sigmaPerDecade = 0, deviceFraction = 0;
     double sigmaAtCycle(int cycle) const;
     double factor(std::uint64_t seed, std::uint64_t sample, std::uint64_t device, int cycle) const;  // sGoff
+    // Reads a variability file (format "imc-memristor-variability" version 1); errors name the
+    // file and the key. shipped(): the one beside the self-selective device model.
+    static ConductanceVariability load(const std::filesystem::path& file);
+    static ConductanceVariability shipped();
 };
 
 // ---------------------------------------------------------------- RP-LSH in SPICE
@@ -120,7 +120,7 @@ struct RpLshSpec {
     int cycle = 1;
     double readVoltage_V = 3.0;  // a "1" input; a "0" is 0 V
     double wireResistance_Ohm = 10.0;
-    ConductanceVariability variability;
+    ConductanceVariability variability = ConductanceVariability::shipped();
 };
 
 struct RpLshReport {
@@ -150,7 +150,7 @@ struct MemristorFitsSpec {
     std::vector<int> cycles = {1, 2, 3, 5, 10, 20, 50, 100};
     int devicesPerCycle = 1024;
     int devicesPerJob = 1024;
-    ConductanceVariability variability;
+    ConductanceVariability variability = ConductanceVariability::shipped();
     std::filesystem::path fitsDir = "fits";
     std::string command;  // for provenance
 };

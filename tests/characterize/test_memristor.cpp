@@ -10,7 +10,10 @@
 
 #include <unistd.h>
 
+#include <catch2/matchers/catch_matchers_string.hpp>
+
 #include <cmath>
+#include <fstream>
 #include <filesystem>
 
 using namespace imc;
@@ -127,4 +130,20 @@ TEST_CASE("memristor fits files hold what the LSH backend reads", "[characterize
     CHECK(c2c.provenance.seed == spec.seed);
     CHECK(!c2c.provenance.netlist_sha256.empty());
     fs::remove_all(spec.fitsDir);
+}
+
+TEST_CASE("the memristor variability comes from its file: the paper's one-reset spread, errors naming the key", "[memristor]") {
+    const auto v = characterize::ConductanceVariability::shipped();
+    // sigma_0 is the paper's 6.4 % coefficient of variation as a lognormal sigma.
+    CHECK_THAT(v.sigma0, WithinAbs(std::sqrt(std::log(1 + 0.064 * 0.064)), 1e-5));
+    CHECK(v.Goff_S == 0.125e-9);
+    CHECK_THAT(v.sigmaAtCycle(10), WithinRel(v.sigma0 + v.sigmaPerDecade, 1e-12));
+    const auto file = std::filesystem::temp_directory_path() / ("imc-variability-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(file) << R"({"format": "imc-memristor-variability", "version": 1, "G_off_S": 1e-10, "sigma_0": 0.1,
+                               "sigma_per_decade": 0.01, "device_fraction": 1.5})";
+    CHECK_THROWS_WITH(characterize::ConductanceVariability::load(file),
+                      Catch::Matchers::ContainsSubstring("key 'device_fraction': must be within [0, 1]"));
+    std::ofstream(file) << R"({"format": "imc-memristor-variability", "version": 1, "G_off_S": 1e-10})";
+    CHECK_THROWS_WITH(characterize::ConductanceVariability::load(file), Catch::Matchers::ContainsSubstring("key 'sigma_0': must be a number"));
+    std::filesystem::remove(file);
 }
