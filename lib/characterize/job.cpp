@@ -142,8 +142,9 @@ const std::map<std::string, Kind>& kinds() {
     return k;
 }
 
-// The value of a cell parameter (the job's override, else the subcircuit's default), as a number.
-std::optional<double> cellValue(const circuits::CellSpec& cell, const std::string& param) {
+}  // namespace
+
+std::optional<double> cellNumericValue(const circuits::CellSpec& cell, const std::string& param) {
     std::string text;
     if (auto it = cell.params.find(param); it != cell.params.end()) text = it->second;
     else if (auto d = cell.defaults.find(param); d != cell.defaults.end()) text = d->second;
@@ -155,8 +156,10 @@ std::optional<double> cellValue(const circuits::CellSpec& cell, const std::strin
     }
 }
 
+namespace {
+
 double cellNumber(const JobNode& n, const circuits::CellSpec& cell, const std::string& key, const std::string& param) {
-    const auto v = cellValue(cell, param);
+    const auto v = cellNumericValue(cell, param);
     if (!v) n.failKey(key, "subcircuit " + cell.subckt + " has no numeric value of '" + param + "' to use");
     return *v;
 }

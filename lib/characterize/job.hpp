@@ -119,6 +119,10 @@ RunSpec runSpecFor(const Job& job, const JobRunOptions& options);
 
 std::vector<std::string> testbenchKinds();
 
+// A parameter of a cell as a number: the job's override, else the subcircuit's default (nullopt
+// when it has neither or the value is an expression).
+std::optional<double> cellNumericValue(const circuits::CellSpec& cell, const std::string& param);
+
 // The parameter values of one instance for one sample (and cycle): the cell's fixed params and
 // the varied ones drawn from (seed, sample, device, cycle). Literal numbers, as written to decks.
 std::map<std::string, std::string> drawInstanceParams(const Job& job, std::uint64_t sample, std::uint64_t device,

@@ -24,19 +24,6 @@ void onlySweeps(const Job& job, const std::vector<std::string>& allowed) {
         }
 }
 
-// A numeric parameter of the job's cell (its override, else the subcircuit's default).
-std::optional<double> cellParameter(const Job& job, const std::string& name) {
-    std::string text;
-    if (auto it = job.cell.params.find(name); it != job.cell.params.end()) text = it->second;
-    else if (auto d = job.cell.defaults.find(name); d != job.cell.defaults.end()) text = d->second;
-    if (text.empty()) return std::nullopt;
-    try {
-        return netlist::parseSI(text);
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
-}
-
 void onlyFits(const Job& job, const std::vector<std::string>& allowed) {
     for (const auto& f : job.fits)
         if (std::find(allowed.begin(), allowed.end(), f) == allowed.end())
@@ -64,6 +51,15 @@ fs::path writeJobFit(const Job& job, const fs::path& runDir, const std::string& 
     return p;
 }
 
+// What every gain-cell kind returns: the run, its report and the job's fits written from `record`.
+JobOutcome outcomeOf(const Job& job, const RunSummary& run, const nlohmann::json& report, const fit::FitRecord& record) {
+    JobOutcome out;
+    out.run = run;
+    out.report = report;
+    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, run.dir, f, record));
+    return out;
+}
+
 }  // namespace
 
 std::vector<std::string> gainCellRoles() { return {"wbl", "we", "web", "pwm", "pwmb", "bl", "vdd", "vss"}; }
@@ -72,38 +68,24 @@ std::vector<std::string> chargeToPulseOptionalRoles() { return {"sign"}; }
 
 JobOutcome runGainCell(const Job& job, const JobRunOptions& options) {
     const GainCellResult r = characterizeGainCell(gainCellSweepFromJob(job), runOptions(job, options));
-    JobOutcome out;
-    out.run = r.run;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.fullRecord ? *r.fullRecord : r.record));
-    return out;
+    return outcomeOf(job, r.run, r.report, r.fullRecord ? *r.fullRecord : r.record);
 }
 
 JobOutcome runChargeToPulse(const Job& job, const JobRunOptions& options) {
     const ChargeToPulseResult r = characterizeChargeToPulse(chargeToPulseSweepFromJob(job), runOptions(job, options));
-    JobOutcome out;
-    out.run = r.run;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
-    return out;
+    return outcomeOf(job, r.run, r.report, r.record);
 }
 
 JobOutcome runRetention(const Job& job, const JobRunOptions& options) {
     const RetentionResult r = characterizeRetention(retentionSweepFromJob(job), runOptions(job, options));
-    JobOutcome out;
-    out.run = r.run;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.run.dir, f, r.record));
-    return out;
+    return outcomeOf(job, r.run, r.report, r.record);
 }
 
 JobOutcome runGainCellArray(const Job& job, const JobRunOptions& options) {
     const ArrayResult r = characterizeArray(arrayCharacterizationFromJob(job), runOptions(job, options));
-    JobOutcome out;
-    out.run.dir = r.dir;
-    out.report = r.report;
-    for (const auto& f : job.fits) out.fitFiles.push_back(writeJobFit(job, r.dir, f, r.record));
-    return out;
+    RunSummary run;
+    run.dir = r.dir;
+    return outcomeOf(job, run, r.report, r.record);
 }
 
 }  // namespace imc::characterize::testbench
@@ -157,13 +139,13 @@ ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job) {
     if (job.sweeps.count("Q_in")) sw.Q_in_C = job.sweeps.at("Q_in");
     if (job.sweeps.count("Q_in_rel_Ssat")) {
         // Charges as fractions of the readout's own full scale (its Ssat parameter).
-        const auto Ssat = testbench::cellParameter(job, "Ssat");
+        const auto Ssat = cellNumericValue(job.cell, "Ssat");
         if (!Ssat) throw JobError(job.file.string() + ": key 'sweep.Q_in_rel_Ssat': the cell has no numeric Ssat parameter");
         sw.Q_in_C.clear();
         for (double f : job.sweeps.at("Q_in_rel_Ssat")) sw.Q_in_C.push_back(*Ssat * f);
     }
     // The conversion window of the bench follows the readout's own Tmax unless the job sets it.
-    sw.bench.Tmax_s = tb.quantity("T_max_s", testbench::cellParameter(job, "Tmax").value_or(15e-9));
+    sw.bench.Tmax_s = tb.quantity("T_max_s", cellNumericValue(job.cell, "Tmax").value_or(15e-9));
     sw.bench.bitLine_F = tb.quantity("bit_line_F", 100e-15);
     sw.bench.vdd_V = tb.quantity("vdd_V", 0.9);
     sw.bench.isSigned = isSigned;

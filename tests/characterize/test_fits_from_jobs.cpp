@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include "../gaincell_run.hpp"
 #include "../temp_dir.hpp"
 
 using namespace imc;
@@ -19,14 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-characterize::GainCellRunOptions quiet(const fs::path& dir) {
-    characterize::GainCellRunOptions o;
-    o.outDir = dir;
-    o.workers = 2;
-    o.progress = false;
-    return o;
-}
 
 fit::FitRecord shipped(const std::string& name) { return fit::readFit((dataPath("fits") / (name + ".json")).string()); }
 
@@ -47,7 +40,7 @@ TEST_CASE("the shipped gaincell-poly fit is the gain cell job's, within its Mont
     // The nominal read voltage only (the D_i of the record); three devices, sample 0 nominal.
     const auto job = characterize::loadBuiltinJob("gaincell", 3, 1, [](json& doc) { doc["sweep"]["V_in"] = {0.9}; });
     REQUIRE(job.nominalSample0);
-    const auto r = characterize::characterizeGainCell(characterize::gainCellSweepFromJob(job), quiet(t.dir));
+    const auto r = characterize::characterizeGainCell(characterize::gainCellSweepFromJob(job), quietGainCellRun(t.dir));
     REQUIRE(r.run.failed == 0);
     const double nShipped = double(ref.provenance.samples.value_or(0));
     REQUIRE(nShipped >= 2);
@@ -62,7 +55,7 @@ TEST_CASE("the shipped readout fits are the c2p jobs', within their Monte-Carlo 
         const std::string name = isSigned ? "c2p-signed" : "c2p-relu";
         const fit::FitRecord ref = shipped(name);
         const auto job = characterize::builtinReadoutJob(isSigned, 64, 2, 1);
-        const auto r = characterize::characterizeChargeToPulse(characterize::chargeToPulseSweepFromJob(job), quiet(t.dir / name));
+        const auto r = characterize::characterizeChargeToPulse(characterize::chargeToPulseSweepFromJob(job), quietGainCellRun(t.dir / name));
         REQUIRE(r.run.failed == 0);
         const json& stds = ref.spread.at("coefficient_std");
         for (const char* c : {"offset_x", "slope_s_per_x"})
@@ -75,7 +68,7 @@ TEST_CASE("the shipped retention fit is the retention job's, within its Monte-Ca
     TempDir t("fits-retention");
     const fit::FitRecord ref = shipped("retention");
     const auto r = characterize::characterizeRetention(
-        characterize::retentionSweepFromJob(characterize::loadBuiltinJob("retention", 2, 1)), quiet(t.dir));
+        characterize::retentionSweepFromJob(characterize::loadBuiltinJob("retention", 2, 1)), quietGainCellRun(t.dir));
     REQUIRE(r.run.failed == 0);
     checkSameMean("tau_s", ref.coefficient("tau_s"), r.record.coefficient("tau_s"), ref.spread.at("tau_std_s").get<double>(),
                   double(ref.provenance.samples.value_or(0)), 2);

@@ -12,24 +12,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include "../gaincell_run.hpp"
 #include "../temp_dir.hpp"
 
 using namespace imc;
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
 namespace fs = std::filesystem;
-
-namespace {
-
-characterize::GainCellRunOptions quiet(const fs::path& dir) {
-    characterize::GainCellRunOptions o;
-    o.outDir = dir;
-    o.workers = 2;
-    o.progress = false;
-    return o;
-}
-
-}  // namespace
 
 TEST_CASE("a behavioral multiplier cell as a gaincell job gives back its polynomial", "[gaincell][job]") {
     TempDir t("gc-job");
@@ -72,7 +61,7 @@ TEST_CASE("charge-to-pulse: no pulse for negative charge, T_max above S_sat, T_m
     auto sw = characterize::chargeToPulseSweepFromJob(characterize::builtinReadoutJob(false, 8, 1, 1));
     const double Ssat = circuits::readoutForRows(8, circuits::ReadoutRole::FirstArray).Ssat_C;  // 424 fC
     sw.Q_in_C = {-300e-15, -20e-15, 100e-15, 200e-15, 1.2 * Ssat, 2 * Ssat};
-    const auto r = characterize::characterizeChargeToPulse(sw, quiet(t.dir));
+    const auto r = characterize::characterizeChargeToPulse(sw, quietGainCellRun(t.dir));
     REQUIRE(r.width_s.size() == 6);
     CHECK(std::abs(r.width_s[0]) < 1e-12);
     CHECK(std::abs(r.width_s[1]) < 1e-12);
@@ -92,7 +81,7 @@ TEST_CASE("a gain cell's charge is linear in the pulse width and matches the mea
     sw.K_V = {0.9, 0.6, 0.2, 0.0};
     sw.Q_s = {2e-9, 6e-9, 10e-9, 15e-9};
     sw.V_in_V = {0.9};
-    const auto r = characterize::characterizeGainCell(sw, quiet(t.dir));
+    const auto r = characterize::characterizeGainCell(sw, quietGainCellRun(t.dir));
     REQUIRE(r.points.size() == 16);
     for (double K : {0.9, 0.0}) {
         std::vector<std::pair<double, double>> qs;

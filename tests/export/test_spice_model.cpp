@@ -15,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include "../gaincell_run.hpp"
 #include "../temp_dir.hpp"
 
 using namespace imc;
@@ -33,14 +34,6 @@ fs::path exportShipped(const fs::path& dir, const std::string& fitsName, const s
     const fs::path lib = dir / libName;
     std::ofstream(lib) << text;
     return lib;
-}
-
-characterize::GainCellRunOptions quiet(const fs::path& dir) {
-    characterize::GainCellRunOptions o;
-    o.outDir = dir;
-    o.workers = 2;
-    o.progress = false;
-    return o;
 }
 
 spice::SimResult runOne(spice::SimJob job) {
@@ -69,7 +62,7 @@ TEST_CASE("the exported gain cell in the 8x8 array matches the C++ polynomial to
                                     {{"wbl", "wbl"}, {"we", "we"}, {"web", "web"}, {"pwm", "pwm"}, {"pwmb", "pwmb"}, {"bl", "bl"},
                                      {"vdd", "vdd"}, {"vss", "vss"}});
     a.polynomial = fit::readFit(shippedFit("gaincell-poly.json").string());
-    const auto res = characterize::characterizeArray(a, quiet(t.dir / "out"));
+    const auto res = characterize::characterizeArray(a, quietGainCellRun(t.dir / "out"));
     const double chargeErr = res.report.at("charge_max_err_fs").get<double>();
     INFO(res.report.dump(1));
     INFO("qk wall " << res.report.at("qk").at("wall_s") << " pv wall " << res.report.at("pv").at("wall_s") << " charge " << chargeErr << " pulse qk " << res.report.at("qk").at("max_err_fs") << " pv " << res.report.at("pv").at("max_err_fs") << " rmse " << res.report.at("rmse_fs"));
@@ -96,7 +89,7 @@ TEST_CASE("the exported readouts give back the pulse-width law they were written
         sw.readout = circuits::cellFromFile(lib, isSigned ? exporter::kSignedReadoutSubckt : exporter::kReluReadoutSubckt, roles);
         sw.params = {};  // the exported readout has no Ssat/Cf/Vos: its law is the fit's
         sw.name = isSigned ? "export-c2p-signed" : "export-c2p-relu";
-        const auto r = characterize::characterizeChargeToPulse(sw, quiet(t.dir / sw.name));
+        const auto r = characterize::characterizeChargeToPulse(sw, quietGainCellRun(t.dir / sw.name));
         INFO(fitsName << ": slope " << r.fit.slope_s_per_x << " offset " << r.fit.offset_x << " T_max " << r.fit.T_max_s);
         CHECK_THAT(r.fit.slope_s_per_x, WithinRel(rec.coefficient("slope_s_per_x"), 0.003));
         CHECK_THAT(r.fit.T_max_s, WithinRel(rec.coefficient("T_max_s"), 0.002));

@@ -5,6 +5,8 @@
 #include "nn/nn.hpp"
 #include "nn/random.hpp"
 
+#include "random_matrix.hpp"
+
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
@@ -16,13 +18,6 @@ using imc::lsh::Matrix;
 using imc::lsh::RoundCombination;
 
 namespace {
-
-Matrix randomMatrix(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed) {
-    imc::nn::Rng rng(seed);
-    Matrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal());
-    return m;
-}
 
 std::vector<std::vector<int>> randomBuckets(int rounds, int length, int buckets, std::uint64_t seed) {
     imc::nn::Rng rng(seed);

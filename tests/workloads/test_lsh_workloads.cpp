@@ -3,6 +3,8 @@
 #include "nn/random.hpp"
 #include "workloads/lsh.hpp"
 
+#include "../lsh/random_matrix.hpp"
+
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
@@ -12,13 +14,6 @@
 using imc::lsh::Matrix;
 
 namespace {
-
-Matrix randomMatrix(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed) {
-    imc::nn::Rng rng(seed);
-    Matrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal());
-    return m;
-}
 
 }  // namespace
 
