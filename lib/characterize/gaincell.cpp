@@ -665,7 +665,7 @@ std::vector<circuits::GainCellArraySpec> planFirstArrays(const ArrayCharacteriza
         circuits::GainCellArraySpec sp;
         sp.rows = R, sp.cols = C;
         sp.V_in_V = a.architecture.at("V_in_V").get<double>();
-        sp.readoutParams = circuits::readoutForRows(R, circuits::ReadoutRole::FirstArray);
+        sp.readoutParams = builtinReadoutParams(false, R);
         sp.stored_V.assign(std::size_t(R), std::vector<double>(std::size_t(C)));
         sp.codes.assign(std::size_t(R), 0);
         if (a.mismatch) sp.params.assign(std::size_t(R), std::vector<InstanceParams>(std::size_t(C)));
@@ -694,7 +694,7 @@ std::vector<circuits::GainCellArraySpec> planSecondArrays(const ArrayCharacteriz
         sp.rows = C, sp.cols = R;
         sp.readout = circuits::ArrayReadout::Signed;
         sp.V_in_V = a.architecture.at("V_in_V").get<double>();
-        sp.readoutParams = circuits::readoutForRows(C, circuits::ReadoutRole::SecondArray);
+        sp.readoutParams = builtinReadoutParams(true, C);
         sp.stored_V.assign(std::size_t(C), std::vector<double>(std::size_t(R)));
         sp.codes.assign(std::size_t(C), 0);
         if (a.mismatch) sp.params.assign(std::size_t(C), std::vector<InstanceParams>(std::size_t(R)));

@@ -139,6 +139,8 @@ ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job);
 // imc's readout job (netlists/c2p-relu.job.json, or c2p-signed) sized for `rows` cells per bit line
 // (circuits::readoutForRows: relu for the first array, signed for the second) or, when
 // fullScale_C > 0, for that saturation charge; `levels` > 0 replaces its number of charge levels.
+// The parameters of that readout for `rows` cells (the sizing rule with the job's charge per sqrt(row)).
+circuits::ReadoutParams builtinReadoutParams(bool isSigned, int rows);
 Job builtinReadoutJob(bool isSigned, int rows, int samples = 0, std::optional<std::uint64_t> seed = std::nullopt,
                       double fullScale_C = 0.0, int levels = 0);
 

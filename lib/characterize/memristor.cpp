@@ -2,6 +2,7 @@
 #include "characterize/waveform.hpp"
 
 #include "circuits/cell.hpp"
+#include "netlist/netlist.hpp"
 #include "report/plot.hpp"
 #include "variability/variability.hpp"
 
@@ -333,9 +334,11 @@ std::vector<SneakResult> runSneakStudy(const std::vector<SneakCase>& cases, cons
     for (std::size_t k = 0; k < cases.size(); ++k) {
         const SneakCase& c = cases[k];
         const bool selfSel = c.cell == MemristorCell::SelfSelective;
-        // Linear cell: the self-selective conductances read at 3 V (README: 2 nS LRS, 0.125 nS HRS).
+        // Linear cell: the self-selective cell's own conductances (its Gon and Goff defaults).
         const std::string stateParam = selfSel ? "x0" : "G";
-        const double lrsValue = selfSel ? 1.0 : 2e-9, hrsValue = selfSel ? 0.0 : 0.125e-9;
+        const circuits::CellSpec reference = memristorCellSpec(MemristorCell::SelfSelective);
+        const double lrsValue = selfSel ? 1.0 : netlist::parseSI(reference.defaults.at("Gon"));
+        const double hrsValue = selfSel ? 0.0 : netlist::parseSI(reference.defaults.at("Goff"));
         for (int lrs = 0; lrs < 2; ++lrs) {
             circuits::MemristorCrossbarSpec s;
             s.cell = withParams(memristorCellSpec(c.cell), c.cellParams);

@@ -125,7 +125,8 @@ GainCellSweep gainCellSweepFromJob(const Job& job) {
 
 ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job) {
     const JobNode tb(job.testbench, job.file.string(), "testbench");
-    tb.allowOnly({"kind", "T_max_s", "bit_line_F", "vdd_V"});
+    // S_sat_per_sqrt_row_fC: the sizing rule for other bit-line lengths (builtinReadoutJob).
+    tb.allowOnly({"kind", "T_max_s", "bit_line_F", "vdd_V", "S_sat_per_sqrt_row_fC"});
     testbench::onlySweeps(job, {"Q_in", "Q_in_rel_Ssat"});
     const bool isSigned = job.cell.roles.count("sign") > 0;
     testbench::onlyFits(job, {isSigned ? "c2p-signed" : "c2p-relu"});
@@ -157,13 +158,22 @@ ChargeToPulseSweep chargeToPulseSweepFromJob(const Job& job) {
     return sw;
 }
 
+circuits::ReadoutParams builtinReadoutParams(bool isSigned, int rows) {
+    const fs::path file = dataPath("netlists") / (isSigned ? "c2p-signed.job.json" : "c2p-relu.job.json");
+    const json doc = readJobDocument(file);
+    const json* perRow = doc.contains("testbench") ? &doc["testbench"] : nullptr;
+    if (!perRow || !perRow->contains("S_sat_per_sqrt_row_fC") || !(*perRow)["S_sat_per_sqrt_row_fC"].is_number())
+        throw JobError(file.string() + ": key 'testbench.S_sat_per_sqrt_row_fC': must be a number (fC)");
+    return circuits::readoutForRows(rows, (*perRow)["S_sat_per_sqrt_row_fC"].get<double>());
+}
+
 Job builtinReadoutJob(bool isSigned, int rows, int samples, std::optional<std::uint64_t> seed, double fullScale_C, int levels) {
+    // The readout sized for the bit line (S_sat and Cf by the sizing rule, its charge per sqrt(row)
+    // from the job); the job's spreads are relative to these values and its charges fractions of
+    // S_sat, so both follow.
     const circuits::ReadoutParams rp =
-        fullScale_C > 0 ? circuits::readoutForFullScale(fullScale_C)
-                        : circuits::readoutForRows(rows, isSigned ? circuits::ReadoutRole::SecondArray : circuits::ReadoutRole::FirstArray);
+        fullScale_C > 0 ? circuits::readoutForFullScale(fullScale_C) : builtinReadoutParams(isSigned, rows);
     return loadBuiltinJob(isSigned ? "c2p-signed" : "c2p-relu", samples, seed, [&](json& doc) {
-        // The readout sized for the bit line (S_sat and Cf by the sizing rule); the job's spreads are
-        // relative to these values and its charges fractions of S_sat, so both follow.
         for (const auto& [k, v] : rp.asParams()) doc["cell"]["params"][k] = v;
         if (levels > 0) doc["sweep"]["Q_in_rel_Ssat"]["points"] = levels;
     });

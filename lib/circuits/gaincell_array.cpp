@@ -220,8 +220,7 @@ ReadoutParams readoutForFullScale(double Ssat_C) {
     return p;
 }
 
-ReadoutParams readoutForRows(int rows, ReadoutRole role) {
-    const double per_sqrt_row_fC = role == ReadoutRole::FirstArray ? 150.0 : 75.0;
+ReadoutParams readoutForRows(int rows, double per_sqrt_row_fC) {
     return readoutForFullScale(std::round(per_sqrt_row_fC * std::sqrt(double(std::max(rows, 1)))) * 1e-15);
 }
 

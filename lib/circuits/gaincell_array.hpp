@@ -70,22 +70,15 @@ std::vector<std::string> retentionVectors(const RetentionBench& bench);  // "tim
 
 // ---------------------------------------------------------------- charge-to-pulse
 
-// The readout parameters (c2p.sub) for a bit line of `rows` cells. S_sat grows as sqrt(rows),
-// the spread of a sum of independent cells:
-//   first array (c2p-relu, Q.K^T): 150 fC x sqrt(rows), about three standard deviations of a
-//     column of random cells at random pulse widths, so random data stay mostly in the linear part;
-//   second array (c2p-signed, phi.V): 75 fC x sqrt(rows) (600 fC for 64 rows), half the first's,
-//     the ratio of the paper's two readouts (S / 80 and output / 40). Its word lines carry phi,
-//     which trained models keep sparse, so its bit lines see less charge than random cells give;
-//     at 1.2 pC the 32 output levels left 78 % of the character LM's outputs at level 0. Smaller
-//     still helps the LM but magnifies the cells' mismatch (README: readout sizing).
+// The readout parameters (c2p.sub) for a bit line of `rows` cells: S_sat grows as sqrt(rows), the
+// spread of a sum of independent cells, from a charge per sqrt(row) that the readout's job file
+// states (netlists/c2p-relu.job.json: 150 fC, c2p-signed: 75 fC; README: readout sizing).
 // Cf = S_sat / 0.3 V (at least 1 pF) keeps the integrator 0.15 V inside its rails at saturation.
 struct ReadoutParams {
     double Ssat_C = 300e-15, Cf_F = 1e-12, Tmax_s = 15e-9, Vos_V = 1e-3;
     InstanceParams asParams() const;  // Ssat, Cf, Tmax, Vos as literal numbers
 };
-enum class ReadoutRole { FirstArray, SecondArray };
-ReadoutParams readoutForRows(int rows, ReadoutRole role);
+ReadoutParams readoutForRows(int rows, double Ssat_per_sqrt_row_fC);  // S_sat to whole fC
 // A readout of a given full-scale charge (Cf by the same rule).
 ReadoutParams readoutForFullScale(double Ssat_C);
 

@@ -59,7 +59,7 @@ TEST_CASE("a behavioral multiplier cell as a gaincell job gives back its polynom
 TEST_CASE("charge-to-pulse: no pulse for negative charge, T_max above S_sat, T_max Q/S_sat between", "[gaincell][c2p]") {
     TempDir t("gc-c2p");
     auto sw = characterize::chargeToPulseSweepFromJob(characterize::builtinReadoutJob(false, 8, 1, 1));
-    const double Ssat = circuits::readoutForRows(8, circuits::ReadoutRole::FirstArray).Ssat_C;  // 424 fC
+    const double Ssat = circuits::readoutForRows(8, 150).Ssat_C;  // 424 fC
     sw.Q_in_C = {-300e-15, -20e-15, 100e-15, 200e-15, 1.2 * Ssat, 2 * Ssat};
     const auto r = characterize::characterizeChargeToPulse(sw, quietGainCellRun(t.dir));
     REQUIRE(r.width_s.size() == 6);
@@ -120,7 +120,7 @@ TEST_CASE("a 2x2 gain-cell array adds its cells' charges on each bit line", "[ga
     a.rows = a.cols = 2;
     a.stored_V = {{0.9, 0.0}, {0.7714, 0.5143}};
     a.codes = {15, 8};
-    a.readoutParams = circuits::readoutForRows(2, circuits::ReadoutRole::FirstArray);
+    a.readoutParams = circuits::readoutForRows(2, 150);
     // Independent reference: the four cells alone (bit line held by an ideal source, same write).
     circuits::CellReadBench b;
     for (int i = 0; i < 2; ++i)

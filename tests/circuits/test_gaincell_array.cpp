@@ -27,7 +27,7 @@ circuits::GainCellArraySpec spec(int rows, int cols) {
     a.rows = rows, a.cols = cols;
     a.stored_V.assign(std::size_t(rows), std::vector<double>(std::size_t(cols), 0.45));
     a.codes.assign(std::size_t(rows), 15);
-    a.readoutParams = circuits::readoutForRows(rows, circuits::ReadoutRole::FirstArray);
+    a.readoutParams = circuits::readoutForRows(rows, 150);
     return a;
 }
 
@@ -72,12 +72,11 @@ TEST_CASE("Pelgrom draws follow A_vt / sqrt(W L) and repeat for the same key", "
 }
 
 TEST_CASE("readouts are sized for the bit-line length", "[gaincell][c2p]") {
-    using circuits::ReadoutRole;
-    CHECK_THAT(circuits::readoutForRows(64, ReadoutRole::FirstArray).Ssat_C, WithinRel(1.2e-12, 1e-12));
-    CHECK_THAT(circuits::readoutForRows(64, ReadoutRole::FirstArray).Cf_F, WithinRel(4e-12, 1e-12));
-    CHECK_THAT(circuits::readoutForRows(1, ReadoutRole::FirstArray).Cf_F, WithinRel(1e-12, 1e-12));  // never below 1 pF
+    CHECK_THAT(circuits::readoutForRows(64, 150).Ssat_C, WithinRel(1.2e-12, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(64, 150).Cf_F, WithinRel(4e-12, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(1, 150).Cf_F, WithinRel(1e-12, 1e-12));  // never below 1 pF
     // The second array's readout: half the first's full scale (sparse phi on its word lines).
-    CHECK_THAT(circuits::readoutForRows(64, ReadoutRole::SecondArray).Ssat_C, WithinRel(600e-15, 1e-12));
-    CHECK_THAT(circuits::readoutForRows(64, ReadoutRole::SecondArray).Cf_F, WithinRel(2e-12, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(64, 75).Ssat_C, WithinRel(600e-15, 1e-12));
+    CHECK_THAT(circuits::readoutForRows(64, 75).Cf_F, WithinRel(2e-12, 1e-12));
     CHECK_THAT(circuits::readoutForFullScale(2.4e-12).Cf_F, WithinRel(8e-12, 1e-12));
 }
