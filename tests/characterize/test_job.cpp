@@ -1,4 +1,6 @@
 #include "characterize/job.hpp"
+#include "circuits/gaincell_array.hpp"
+#include "netlist/netlist.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
@@ -116,4 +118,65 @@ TEST_CASE("the self-selective cell's job file reproduces the shipped memristor f
     CHECK(shipped["sigma"].get<double>() >= l["sigma_ci"][0].get<double>());
     CHECK(shipped["sigma"].get<double>() <= l["sigma_ci"][1].get<double>());
     fs::remove_all(out);
+}
+
+TEST_CASE("the gain cell's job draws Pelgrom mismatch as the circuit library does, sample 0 nominal", "[job][gaincell]") {
+    const auto job = characterize::loadBuiltinJob("gaincell");
+    REQUIRE(job.nominalSample0);
+    CHECK(characterize::drawInstanceParams(job, 0, 0).empty());
+    // The same streams as circuits::drawGainCellMismatch (A_vt 1.2 mV um, Cs 1 %), an independent
+    // implementation of the draw: bit-identical literals for every device of a sample.
+    const circuits::CellSpec cell = circuits::builtinCell("gaincell");
+    for (std::uint64_t d = 0; d < 50; ++d) {
+        const auto fromJob = characterize::drawInstanceParams(job, 3, d);
+        const auto fromCircuits = circuits::drawGainCellMismatch(cell, circuits::GainCellMismatch{}, job.seed, 3, d);
+        CHECK(fromJob == fromCircuits);
+    }
+    // The spread itself: sigma = A_vt / sqrt(W L) of the write nMOS (64 nm x 32 nm), Cs 1 % of 200 fF.
+    std::vector<double> dvt, cs;
+    for (std::uint64_t d = 0; d < 4000; ++d) {
+        const auto p = characterize::drawInstanceParams(job, 1, d);
+        dvt.push_back(netlist::parseSI(p.at("dvt_wn")));
+        cs.push_back(netlist::parseSI(p.at("Cs")));
+    }
+    auto stdOf = [](const std::vector<double>& v) {
+        double m = 0, s = 0;
+        for (double x : v) m += x;
+        m /= double(v.size());
+        for (double x : v) s += (x - m) * (x - m);
+        return std::sqrt(s / double(v.size() - 1));
+    };
+    // 4,000 draws: the sample std is within 5 % (4.5 standard errors) of sigma.
+    CHECK_THAT(stdOf(dvt), WithinRel(1.2e-9 / std::sqrt(64e-9 * 32e-9), 0.05));
+    CHECK_THAT(stdOf(cs), WithinRel(2e-15, 0.05));
+}
+
+TEST_CASE("job Monte-Carlo options: sigma_rel around the cell's value, explicit streams, errors by key", "[job]") {
+    const fs::path dir = fs::temp_directory_path() / ("imc-job-mc-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "r.lib") << ".subckt myres a b R=1k\nR1 a b {R}\n.ends\n";
+    auto jobWith = [&](const std::string& vary) {
+        const auto doc = nlohmann::json::parse(R"({"format": "imc-job", "version": 1, "name": "r",
+            "cell": {"netlist": "r.lib", "subckt": "myres", "ports": {"top": "a", "bottom": "b"}},
+            "testbench": {"kind": "resistive-cell"}, "montecarlo": {"samples": 2, "seed": 4, "vary": )" + vary + "}}");
+        return characterize::parseJob(doc, dir / "job.json");
+    };
+    // The mean defaults to the cell's R = 1k; sigma 2 % of it.
+    const auto job = jobWith(R"([{"param": "R", "distribution": "normal", "sigma_rel": 0.02, "stream": 7}])");
+    REQUIRE(job.vary.size() == 1);
+    CHECK(job.vary[0].stream == 7);
+    CHECK(job.vary[0].distribution.a == 1000.0);
+    CHECK_THAT(job.vary[0].distribution.b, WithinRel(20.0, 1e-12));
+    // A stream number decides the draws, not the place in the list.
+    const auto moved = jobWith(R"([{"param": "R", "distribution": "uniform", "low": 0, "high": 1, "stream": 3},
+                                   {"param": "R", "distribution": "normal", "sigma_rel": 0.02, "stream": 7}])");
+    CHECK(characterize::drawInstanceParams(moved, 1, 5).at("R") == characterize::drawInstanceParams(job, 1, 5).at("R"));
+    CHECK_THROWS_WITH(jobWith(R"([{"param": "R", "distribution": "normal", "sigma": 1, "stream": 2},
+                                   {"param": "R", "distribution": "normal", "sigma": 1, "stream": 2}])"),
+                      ContainsSubstring("key 'montecarlo.vary[1].stream': stream 2 is used twice"));
+    CHECK_THROWS_WITH(jobWith(R"([{"param": "R", "distribution": "normal", "sigma": 1, "sigma_rel": 0.1}])"),
+                      ContainsSubstring("exactly one of 'sigma' or 'sigma_rel'"));
+    CHECK_THROWS_WITH(jobWith(R"([{"param": "R", "distribution": "pelgrom", "A_vt_Vm": 1e-9, "W": "R", "L": "nosuch"}])"),
+                      ContainsSubstring("key 'montecarlo.vary[0].L': subcircuit myres has no numeric value of 'nosuch'"));
+    fs::remove_all(dir);
 }
