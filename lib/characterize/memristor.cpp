@@ -418,7 +418,7 @@ ConductanceVariability ConductanceVariability::load(const fs::path& file) {
         throw std::runtime_error(file.string() + ": key '" + key + "': " + why);
     };
     if (!doc.is_object() || doc.value("format", "") != "imc-memristor-variability") fail("format", "must be \"imc-memristor-variability\"");
-    if (doc.value("version", 0) != 1) fail("version", "this imc reads version 1");
+    if (doc.value("version", nlohmann::json()) != nlohmann::json(1)) fail("version", "this imc reads version 1");
     auto number = [&](const std::string& key) {
         if (!doc.contains(key) || !doc[key].is_number()) return fail(key, "must be a number");
         const double v = doc[key].get<double>();

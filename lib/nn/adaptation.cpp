@@ -276,9 +276,11 @@ HeadScalarsFile loadHeadScalars(const std::filesystem::path& path) {
                                  std::to_string(kHeadScalarsFileVersion) +
                                  " (refit with `imc infer --workload lm --attention gaincell --adapt --refit`)");
     HeadScalarsFile file;
+    for (const char* key : {"layers", "heads"})
+        if (!field(key).is_number_integer() || field(key).get<long long>() < 1 || field(key).get<long long>() > 4096)
+            throw std::runtime_error(name + ": field \"" + key + "\" is " + field(key).dump() + "; must be a whole number 1..4096");
     file.layers = field("layers").get<int>();
     file.heads = field("heads").get<int>();
-    if (file.layers < 1 || file.heads < 1) throw std::runtime_error(name + ": layers and heads must be >= 1");
     file.backend = field("backend").get<std::string>();
     file.weights = field("weights").get<std::string>();
     file.fits = doc.value("fits", std::string{});

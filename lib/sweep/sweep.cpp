@@ -236,7 +236,9 @@ RunSummary readResults(const fs::path& dir) {
     }
     if (s.manifest.value("format", "") != "imc-results")
         throw std::runtime_error((dir / "manifest.json").string() + ": field 'format' is not \"imc-results\"");
-    if (s.manifest.value("version", 0) != kResultsVersion)
+    // Compared as JSON values: a string or an out-of-range float (11e+99) is a wrong version, not
+    // a conversion to int (undefined for such a float).
+    if (s.manifest.value("version", json()) != json(kResultsVersion))
         throw std::runtime_error((dir / "manifest.json").string() + ": field 'version' is " +
                                  s.manifest.value("version", json(0)).dump() + ", this imc reads version " +
                                  std::to_string(kResultsVersion));

@@ -21,7 +21,7 @@ PaperTargets PaperTargets::load(const std::filesystem::path& file) {
     }
     if (!t.doc_.is_object() || t.doc_.value("format", "") != "imc-paper-targets")
         throw std::runtime_error(file.string() + ": key 'format': must be \"imc-paper-targets\"");
-    if (t.doc_.value("version", 0) != 1)
+    if (t.doc_.value("version", nlohmann::json()) != nlohmann::json(1))
         throw std::runtime_error(file.string() + ": key 'version': this imc reads version 1 (got " + t.doc_.value("version", nlohmann::json()).dump() + ")");
     return t;
 }
