@@ -10,11 +10,10 @@
 //   A_j = D_0 sum_t' pulse + sum_i e_i (pulse [V_1 g_1 | V_2 g_2 | V_3 g_3])_i,
 // with K_i = D_i (K - K_offset)^i, e_i = exp(-i r (t - c0)), g_i = exp(i r (t' - c0)).
 //
-// A decode step (one query) of an append-only cache reads packed rows instead: its quantized
-// inputs take a few levels, so a row is a level index per cell plus the value of each level in
-// each power (a fifth of the bytes), and the packed kernels redo Eigen's matrix-vector products
-// on them operation for operation (same fused multiply-adds in the same order, same horizontal
-// sum), which keeps the results bit-identical to the float rows'.
+// A decode step (one query) of an append-only cache runs hand-written single-query kernels on the
+// same float rows: they redo Eigen's matrix-vector products operation for operation (same fused
+// multiply-adds in the same order, same horizontal sum), so the results are bit-identical, with
+// several keys' chains in flight at once and without the set-up of an Eigen product per chunk.
 #include "behavior/detail.hpp"
 #include "behavior/gaincell_attention.hpp"
 
@@ -23,16 +22,18 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
-// The packed kernels reproduce Eigen's products with its 16-float packets; builds where Eigen uses
-// other packets read the float rows.
+// The single-query kernels reproduce Eigen's products with its 16-float packets; builds where Eigen
+// uses other packets keep Eigen's products.
 #if defined(EIGEN_VECTORIZE_AVX512)
 #include <immintrin.h>
-#define IMC_PACKED_KERNELS 1
+#define IMC_SINGLE_QUERY_KERNELS 1
 #else
-#define IMC_PACKED_KERNELS 0
+#define IMC_SINGLE_QUERY_KERNELS 0
 #endif
 
 namespace imc::behavior {
@@ -56,16 +57,9 @@ struct StoredKeyValues {
     Matrix K_var, V_var;      // [capacity, D]: readout-noise variance of each cell (noisy model only)
     std::vector<TileCircuits> tiles;  // per physical tile, drawn when its first key arrives
 
-    // Packed rows (append-only caches, when the setup allows them): cell (row, i D + d) equals
-    // table(row, i width + level(row, d)) bit for bit, and K_cells, V_cells stay empty until a
-    // call with more than one query unpacks them (unpack()).
-    bool pack = false;       // this cache would like packed rows
-    bool packed = false;     // rows [0, rows) are packed
-    long table_width = 0;    // table entries per power: 8 or 16
-    Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> K_level, V_level;  // [capacity, D]
-    Matrix K_table, V_table;  // [capacity, powers table_width]
+    bool append_only = false;  // made by gainCellAttentionAppend: no raw rows, single-query kernels wanted
+    bool direct = false;       // single-query products run the kernels below (directable() said so)
     std::vector<float> kq, vq;            // one row's quantized inputs
-    std::vector<float> K_row, V_row;      // one row's cells, packed rows only
 };
 
 }  // namespace detail
@@ -168,88 +162,22 @@ bool sameBits(const float* __restrict a, const float* __restrict b, long n) {
     return difference == 0;
 }
 
-// Whether the packed kernels can stand in for Eigen's products: quantized inputs of at most 16
-// levels (one register-wide table), no readout noise (its products stay on the float rows), head
-// widths the kernels are instantiated for, and products that Eigen evaluates as plain
-// matrix-vector products (chunks below its 128-column blocking, more than its small-product limit).
-bool packable(const ArraySetup& a, const GainCellModel& model, const AttentionOptions& options) {
-    if (!IMC_PACKED_KERNELS) return false;
-    const ArrayArchitecture& arch = model.architecture();
-    return options.quantize_inputs && !a.noisy && arch.key.levels <= 16 && arch.value.levels <= 16 &&
-           a.D % 16 == 0 && a.D / 16 <= 4 && a.powers * a.D >= 32 && a.chunk < 128;
-}
-
-// Packs one row: level index per cell from its quantized input, and each level's cell value per
-// power. False when a level's cells are not one value (the float rows are then used instead).
-bool packRow(const float* quantized, const float* cells, const UniformQuantizer& quantizer, long D, int powers,
-             long width, std::uint8_t* level, float* table) {
-    const FloatQuantizer q(quantizer);
-    int first[16];  // a cell of each level, -1 when none
-    std::fill_n(first, 16, -1);
-    for (long d = 0; d < D; ++d) {
-        // The input sits on a level, so the rounding cannot go to a neighbour.
-        const int index =
-            std::clamp(static_cast<int>((quantized[d] - q.lo) * q.inv_step + 0.5f), 0, quantizer.levels - 1);
-        level[d] = static_cast<std::uint8_t>(index);
-        if (first[index] < 0) first[index] = static_cast<int>(d);
-    }
-    for (int i = 0; i < powers; ++i)
-        for (long l = 0; l < width; ++l) table[i * width + l] = first[l] < 0 ? 0.0f : cells[i * D + first[l]];
-    // Every cell must be its level's value, bit for bit.
-#if IMC_PACKED_KERNELS
-    __mmask16 differ = 0;
-    for (int i = 0; i < powers; ++i) {
-        const __m512 t = width == 16 ? _mm512_loadu_ps(table + i * width)
-                                     : _mm512_maskz_loadu_ps(__mmask16(0x00ff), table + i * width);
-        for (long j = 0; j < D; j += 16) {
-            const __m512i index = _mm512_maskz_cvtepu8_epi32(
-                __mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(level + j)));
-            const __m512 looked_up = _mm512_maskz_permutexvar_ps(__mmask16(0xffff), index, t);
-            differ |= _mm512_cmpneq_epi32_mask(_mm512_castps_si512(looked_up),
-                                               _mm512_castps_si512(_mm512_loadu_ps(cells + i * D + j)));
-        }
-    }
-    return differ == 0;
-#else
-    std::uint32_t difference = 0;
-    for (int i = 0; i < powers; ++i)
-        for (long d = 0; d < D; ++d)
-            difference |= std::bit_cast<std::uint32_t>(table[i * width + level[d]]) ^
-                          std::bit_cast<std::uint32_t>(cells[i * D + d]);
-    return difference == 0;
-#endif
+// Whether the single-query kernels can stand in for Eigen's products: head widths they are
+// instantiated for, and products that Eigen evaluates as plain matrix-vector products (chunks
+// below its 128-column blocking, more than its small-product limit).
+bool directable(const ArraySetup& a) {
+    return IMC_SINGLE_QUERY_KERNELS && a.D % 16 == 0 && a.D / 16 <= 4 && a.powers * a.D >= 32 && a.chunk < 128;
 }
 
 // Room for `needed` rows, doubling so that a decode step rarely reallocates.
 void reserveRows(StoredKeyValues& s, const ArraySetup& a, long needed) {
     const long cell_cols = a.powers * s.D;
-    long capacity = s.packed ? (s.K_table.cols() == a.powers * s.table_width ? s.K_table.rows() : 0)
-                             : (s.K_cells.cols() == cell_cols ? s.K_cells.rows() : 0);
+    long capacity = s.K_cells.cols() == cell_cols ? s.K_cells.rows() : 0;
     if (capacity < needed) capacity = std::max(needed, 2 * capacity);
     // Row-major: conservativeResize keeps the rows held, and returns at once when the size is unchanged.
-    for (Matrix* m : {&s.K_cells, &s.V_cells}) m->conservativeResize(s.packed ? 0 : capacity, cell_cols);
+    for (Matrix* m : {&s.K_cells, &s.V_cells}) m->conservativeResize(capacity, cell_cols);
     for (Matrix* m : {&s.K_raw, &s.V_raw}) m->conservativeResize(s.keep_raw ? capacity : 0, s.D);
     for (Matrix* m : {&s.K_var, &s.V_var}) m->conservativeResize(a.noisy ? capacity : 0, s.D);
-    s.K_level.conservativeResize(s.packed ? capacity : 0, s.D);
-    s.V_level.conservativeResize(s.packed ? capacity : 0, s.D);
-    for (Matrix* m : {&s.K_table, &s.V_table}) m->conservativeResize(s.packed ? capacity : 0, a.powers * s.table_width);
-}
-
-// Packed rows back to float rows (bit for bit, as packRow checked); the cache reads those from now on.
-void unpack(StoredKeyValues& s, const ArraySetup& a, long capacity) {
-    if (!s.packed) return;
-    const long D = a.D, width = s.table_width;
-    Matrix K(capacity, a.powers * D), V(capacity, a.powers * D);
-    for (long row = 0; row < s.rows; ++row)
-        for (int i = 0; i < a.powers; ++i)
-            for (long d = 0; d < D; ++d) {
-                K(row, i * D + d) = s.K_table(row, i * width + s.K_level(row, d));
-                V(row, i * D + d) = s.V_table(row, i * width + s.V_level(row, d));
-            }
-    s.packed = false;
-    s.K_cells = std::move(K);
-    s.V_cells = std::move(V);
-    reserveRows(s, a, capacity);  // drops the packed arrays
 }
 
 // Brings `s` to the call's k and v: keeps the rows that equal the call's, bit for bit (compare),
@@ -266,9 +194,7 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
         s.D = a.D;
         s.rows = 0;
         s.tiles.clear();
-        s.packed = s.pack && packable(a, model, options);
-        const ArrayArchitecture& arch = model.architecture();
-        s.table_width = std::max(arch.key.levels, arch.value.levels) <= 8 ? 8 : 16;
+        s.direct = s.append_only && directable(a);
     }
     const long Tk = k.rows(), D = a.D;
     if (!compare && Tk < s.rows)
@@ -312,12 +238,8 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
             s.tiles.push_back(drawTileCircuits(model, variability, head, static_cast<int>(s.tiles.size())));
         const TileCircuits& c = s.tiles[static_cast<std::size_t>(tile_index)];
         const double growth = std::exp(a.r * double((row % tile) % a.chunk));  // g_1 of this key
-        if (s.packed) {
-            s.K_row.resize(static_cast<std::size_t>(a.powers * D));
-            s.V_row.resize(static_cast<std::size_t>(a.powers * D));
-        }
-        float* K_cells = s.packed ? s.K_row.data() : s.K_cells.row(row).data();
-        float* V_cells = s.packed ? s.V_row.data() : s.V_cells.row(row).data();
+        float* K_cells = s.K_cells.row(row).data();
+        float* V_cells = s.V_cells.row(row).data();
         if (!a.nonlinear) {
             const double value_factor = lin.gain * growth;
             for (long d = 0; d < D; ++d) {
@@ -340,140 +262,87 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
                 s.K_var(row, d) = static_cast<float>(std::pow(noise.at(kq[static_cast<std::size_t>(d)]), 2));
                 s.V_var(row, d) = static_cast<float>(std::pow(noise.at(vq[static_cast<std::size_t>(d)]), 2));
             }
-        if (s.packed &&
-            !(packRow(kq.data(), K_cells, arch.key, D, a.powers, s.table_width, s.K_level.row(row).data(),
-                      s.K_table.row(row).data()) &&
-              packRow(vq.data(), V_cells, arch.value, D, a.powers, s.table_width, s.V_level.row(row).data(),
-                      s.V_table.row(row).data()))) {
-            // The float rows serve from now on: the rows before this one unpacked, this one as computed.
-            const long held = s.rows;
-            s.rows = row;
-            unpack(s, a, s.K_table.rows());
-            s.rows = held;
-            s.K_cells.row(row) = Eigen::Map<const Eigen::RowVectorXf>(s.K_row.data(), a.powers * D);
-            s.V_cells.row(row) = Eigen::Map<const Eigen::RowVectorXf>(s.V_row.data(), a.powers * D);
-        }
     }
     s.rows_written += Tk - s.rows;
     s.rows = Tk;
 }
 
-#if IMC_PACKED_KERNELS
-static_assert(Eigen::internal::packet_traits<float>::size == 16, "the packed kernels assume Eigen's 16-float packets");
-
-// One power's table as a register; entries past the width are zero and never indexed. (The
-// zero-masked forms here and below avoid GCC 12's uninitialized warnings on the plain ones.)
-inline __m512 loadTable(const float* table, long width) {
-    return width == 16 ? _mm512_loadu_ps(table) : _mm512_maskz_loadu_ps(__mmask16(0x00ff), table);
-}
-
-inline __m512 lookup(__m512i index, __m512 table) { return _mm512_maskz_permutexvar_ps(__mmask16(0xffff), index, table); }
-
-template <int Blocks>
-inline void loadLevels(const std::uint8_t* level, __m512i (&index)[Blocks]) {
-    for (int j = 0; j < Blocks; ++j)
-        index[j] = _mm512_maskz_cvtepu8_epi32(__mmask16(0xffff),
-                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(level + 16 * j)));
-}
+#if IMC_SINGLE_QUERY_KERNELS
+static_assert(Eigen::internal::packet_traits<float>::size == 16,
+              "the single-query kernels assume Eigen's 16-float packets");
 
 // S(0, b) = query . K_cells(c0 + b) for b < cols, as Eigen's row-major matrix-vector product forms
 // it for one query: per key one packet accumulating a fused multiply-add per 16 columns in column
-// order, Eigen's horizontal sum, added to a zeroed result. Keys go four at a time so that four
-// independent chains of multiply-adds overlap (each key's own chain keeps Eigen's order).
-template <int Powers, int Blocks, int Width>
-void packedScores(const float* __restrict query, const StoredKeyValues& s, long c0, long cols, float* __restrict S) {
-    constexpr int Keys = 4;
+// order, Eigen's horizontal sum, added to a zeroed result. Keys go Keys at a time so that as many
+// independent chains overlap (each key's own chain keeps Eigen's order); 8 ran a few per cent
+// faster than 4.
+template <int Powers, int Blocks, int Keys>
+inline void directScoreKeys(const __m512 (&q)[Powers * Blocks], const float* cells, long stride, float* __restrict S) {
+    __m512 c[Keys];
+    for (int k = 0; k < Keys; ++k) c[k] = _mm512_setzero_ps();
+    for (int p = 0; p < Powers * Blocks; ++p)
+        for (int k = 0; k < Keys; ++k) c[k] = _mm512_fmadd_ps(_mm512_loadu_ps(cells + k * stride + 16 * p), q[p], c[k]);
+    for (int k = 0; k < Keys; ++k) S[k] = 0.0f + Eigen::internal::predux(c[k]);
+}
+
+template <int Powers, int Blocks>
+void directScores(const float* __restrict query, const StoredKeyValues& s, long c0, long cols, float* __restrict S) {
     __m512 q[Powers * Blocks];
     for (int p = 0; p < Powers * Blocks; ++p) q[p] = _mm512_loadu_ps(query + 16 * p);
-    const std::uint8_t* levels = s.K_level.data();
-    const float* tables = s.K_table.data();
-    const long level_stride = s.K_level.cols(), table_stride = s.K_table.cols();
+    const long stride = s.K_cells.cols();
+    const float* cells = s.K_cells.data() + c0 * stride;
     long b = 0;
-    for (; b + Keys <= cols; b += Keys) {
-        __m512 c[Keys];
-        __m512i index[Keys][Blocks];
-        for (int k = 0; k < Keys; ++k) {
-            c[k] = _mm512_setzero_ps();
-            loadLevels<Blocks>(levels + (c0 + b + k) * level_stride, index[k]);
-        }
-        for (int i = 0; i < Powers; ++i)
-            for (int j = 0; j < Blocks; ++j)
-                for (int k = 0; k < Keys; ++k) {
-                    const __m512 t = loadTable(tables + (c0 + b + k) * table_stride + i * Width, Width);
-                    c[k] = _mm512_fmadd_ps(lookup(index[k][j], t), q[i * Blocks + j], c[k]);
-                }
-        for (int k = 0; k < Keys; ++k) S[b + k] = 0.0f + Eigen::internal::predux(c[k]);
-    }
-    for (; b < cols; ++b) {
-        __m512i index[Blocks];
-        loadLevels<Blocks>(levels + (c0 + b) * level_stride, index);
-        __m512 c = _mm512_setzero_ps();
-        for (int i = 0; i < Powers; ++i) {
-            const __m512 t = loadTable(tables + (c0 + b) * table_stride + i * Width, Width);
-            for (int j = 0; j < Blocks; ++j) c = _mm512_fmadd_ps(lookup(index[j], t), q[i * Blocks + j], c);
-        }
-        S[b] = 0.0f + Eigen::internal::predux(c);
-    }
+    for (; b + 8 <= cols; b += 8) directScoreKeys<Powers, Blocks, 8>(q, cells + b * stride, stride, S + b);
+    for (; b + 4 <= cols; b += 4) directScoreKeys<Powers, Blocks, 4>(q, cells + b * stride, stride, S + b);
+    for (; b < cols; ++b) directScoreKeys<Powers, Blocks, 1>(q, cells + b * stride, stride, S + b);
 }
 
 // charge = pulse V_cells(c0 .. c0 + cols), as Eigen's column-major matrix-vector product forms it
 // for one query: per 16 cells one packet accumulating a fused multiply-add per key in key order,
 // then added to a zeroed result by one more fused multiply-add with 1.
-template <int Powers, int Blocks, int Width>
-void packedCharge(const float* __restrict pulse, const StoredKeyValues& s, long c0, long cols,
+template <int Powers, int Blocks>
+void directCharge(const float* __restrict pulse, const StoredKeyValues& s, long c0, long cols,
                   float* __restrict charge) {
     __m512 acc[Powers * Blocks];
     for (int p = 0; p < Powers * Blocks; ++p) acc[p] = _mm512_setzero_ps();
-    const std::uint8_t* levels = s.V_level.data();
-    const float* tables = s.V_table.data();
-    const long level_stride = s.V_level.cols(), table_stride = s.V_table.cols();
+    const float* cells = s.V_cells.data();
+    const long stride = s.V_cells.cols();
     for (long b = 0; b < cols; ++b) {
         // A key with no pulse adds +-0 to every accumulator, which leaves it as it is (it starts at
         // +0 and a sum of round-to-nearest never becomes -0): skipping it changes no bit. Most
         // keys below the charge-to-pulse offset give none.
         if (pulse[b] == 0.0f) continue;
-        const long row = c0 + b;
-        __m512i index[Blocks];
-        loadLevels<Blocks>(levels + row * level_stride, index);
         const __m512 p = _mm512_set1_ps(pulse[b]);
-        for (int i = 0; i < Powers; ++i) {
-            const __m512 t = loadTable(tables + row * table_stride + i * Width, Width);
-            for (int j = 0; j < Blocks; ++j)
-                acc[i * Blocks + j] = _mm512_fmadd_ps(lookup(index[j], t), p, acc[i * Blocks + j]);
-        }
+        const float* row = cells + (c0 + b) * stride;
+        for (int j = 0; j < Powers * Blocks; ++j) acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * j), p, acc[j]);
     }
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     for (int p = 0; p < Powers * Blocks; ++p) _mm512_storeu_ps(charge + 16 * p, _mm512_fmadd_ps(acc[p], one, zero));
 }
 
-template <int Powers, int Width>
-void packedProduct(bool scores, long blocks, const float* in, const StoredKeyValues& s, long c0, long cols,
-                   float* out) {
+template <int Powers>
+void directProduct(bool scores, long blocks, const float* in, const StoredKeyValues& s, long c0, long cols, float* out) {
     switch (blocks) {
-        case 1: return scores ? packedScores<Powers, 1, Width>(in, s, c0, cols, out) : packedCharge<Powers, 1, Width>(in, s, c0, cols, out);
-        case 2: return scores ? packedScores<Powers, 2, Width>(in, s, c0, cols, out) : packedCharge<Powers, 2, Width>(in, s, c0, cols, out);
-        case 3: return scores ? packedScores<Powers, 3, Width>(in, s, c0, cols, out) : packedCharge<Powers, 3, Width>(in, s, c0, cols, out);
-        case 4: return scores ? packedScores<Powers, 4, Width>(in, s, c0, cols, out) : packedCharge<Powers, 4, Width>(in, s, c0, cols, out);
-        default: throw std::logic_error("gain-cell attention: no packed kernel for this head width");
+        case 1: return scores ? directScores<Powers, 1>(in, s, c0, cols, out) : directCharge<Powers, 1>(in, s, c0, cols, out);
+        case 2: return scores ? directScores<Powers, 2>(in, s, c0, cols, out) : directCharge<Powers, 2>(in, s, c0, cols, out);
+        case 3: return scores ? directScores<Powers, 3>(in, s, c0, cols, out) : directCharge<Powers, 3>(in, s, c0, cols, out);
+        case 4: return scores ? directScores<Powers, 4>(in, s, c0, cols, out) : directCharge<Powers, 4>(in, s, c0, cols, out);
+        default: throw std::logic_error("gain-cell attention: no single-query kernel for this head width");
     }
 }
+
 #endif
 
-// The single-query products on packed rows (packable() said the setup allows them).
+// The single-query products (directable() said the setup allows them).
 // scores: S [cols] from the scaled query [powers D]; else charge [powers D] from the pulses [cols].
-void packedProduct(const ArraySetup& a, bool scores, const float* in, const StoredKeyValues& s, long c0, long cols,
+void directProduct(const ArraySetup& a, bool scores, const float* in, const StoredKeyValues& s, long c0, long cols,
                    float* out) {
-#if IMC_PACKED_KERNELS
-    const bool narrow = s.table_width == 8;
-    if (a.powers == 3)
-        return narrow ? packedProduct<3, 8>(scores, a.D / 16, in, s, c0, cols, out)
-                      : packedProduct<3, 16>(scores, a.D / 16, in, s, c0, cols, out);
-    if (a.powers == 1)
-        return narrow ? packedProduct<1, 8>(scores, a.D / 16, in, s, c0, cols, out)
-                      : packedProduct<1, 16>(scores, a.D / 16, in, s, c0, cols, out);
+#if IMC_SINGLE_QUERY_KERNELS
+    if (a.powers == 3) return directProduct<3>(scores, a.D / 16, in, s, c0, cols, out);
+    if (a.powers == 1) return directProduct<1>(scores, a.D / 16, in, s, c0, cols, out);
 #endif
     (void)a, (void)scores, (void)in, (void)s, (void)c0, (void)cols, (void)out;
-    throw std::logic_error("gain-cell attention: packed rows without a packed kernel");
+    throw std::logic_error("gain-cell attention: no single-query kernel");
 }
 
 // The key blocks one query block reads, grouped by the physical tile that stores them.
@@ -573,8 +442,8 @@ void firstArrayChunk(const ArraySetup& a, const StoredKeyValues& s, const TileCi
         }
     }
     auto S = w.S.topLeftCorner(rows, cols);
-    if (rows == 1 && s.packed)
-        packedProduct(a, true, w.Q_scaled.row(0).data(), s, c0, cols, w.S.row(0).data());
+    if (rows == 1 && s.direct)
+        directProduct(a, true, w.Q_scaled.row(0).data(), s, c0, cols, w.S.row(0).data());
     else
         S.noalias() = w.Q_scaled.topRows(rows) * s.K_cells.middleRows(c0, cols).transpose();
     if (a.noisy)
@@ -623,8 +492,8 @@ void secondArrayChunk(const ArraySetup& a, const StoredKeyValues& s, Workspace& 
     const long D = a.D;
     const auto pulse = w.pulse.topLeftCorner(rows, cols);
     auto charge = w.charge.topRows(rows);
-    if (rows == 1 && s.packed)
-        packedProduct(a, false, w.pulse.row(0).data(), s, c0, cols, w.charge.row(0).data());
+    if (rows == 1 && s.direct)
+        directProduct(a, false, w.pulse.row(0).data(), s, c0, cols, w.charge.row(0).data());
     else
         charge.noalias() = pulse * s.V_cells.middleRows(c0, cols);
     for (long row = 0; row < rows; ++row)
@@ -724,8 +593,58 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
 
 namespace detail {
 
+namespace {
+
+// The storage of finished caches, for the next ones: a new sequence then writes its rows into
+// memory that is mapped and large enough already, instead of growing fresh allocations (page
+// faults and copies were a third of a 256-token decode with float rows). Bounded in bytes.
+class SpareStorage {
+public:
+    std::unique_ptr<StoredKeyValues> take() {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (spare_.empty()) return std::make_unique<StoredKeyValues>();
+        auto s = std::move(spare_.back());
+        spare_.pop_back();
+        bytes_ -= bytesOf(*s);
+        return s;
+    }
+    void give(std::unique_ptr<StoredKeyValues> s) {
+        // What the rows were for is forgotten; the matrices keep their memory.
+        s->model = nullptr;
+        s->D = -1;
+        s->keep_raw = s->append_only = s->direct = false;
+        s->rows = s->rows_written = 0;
+        s->tiles.clear();
+        const std::size_t size = bytesOf(*s);
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (bytes_ + size > kMaxBytes) return;  // freed on return, as before
+        bytes_ += size;
+        spare_.push_back(std::move(s));
+    }
+
+private:
+    static constexpr std::size_t kMaxBytes = std::size_t(64) << 20;
+    static std::size_t bytesOf(const StoredKeyValues& s) {
+        return sizeof(float) * std::size_t(s.K_raw.size() + s.V_raw.size() + s.K_cells.size() + s.V_cells.size() +
+                                           s.K_var.size() + s.V_var.size());
+    }
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<StoredKeyValues>> spare_;
+    std::size_t bytes_ = 0;
+};
+
+// Never destroyed: caches held by static objects may be destroyed after any function-local static.
+SpareStorage& spareStorage() {
+    static SpareStorage* const spare = new SpareStorage;
+    return *spare;
+}
+
+}  // namespace
+
 KeyValueCache::KeyValueCache() = default;
-KeyValueCache::~KeyValueCache() = default;
+KeyValueCache::~KeyValueCache() {
+    if (stored_) spareStorage().give(std::move(stored_));
+}
 KeyValueCache::KeyValueCache(KeyValueCache&&) noexcept = default;
 KeyValueCache& KeyValueCache::operator=(KeyValueCache&&) noexcept = default;
 
@@ -738,13 +657,13 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
     if (variability.enabled) model.requireSpread(options.model);
     const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
     if (!cache.stored_) {
-        cache.stored_ = std::make_unique<StoredKeyValues>();
+        cache.stored_ = spareStorage().take();
         cache.stored_->keep_raw = true;
     }
     StoredKeyValues& s = *cache.stored_;
     if (!s.keep_raw) {  // an append-only cache has no raw rows to compare with: start over
         s.keep_raw = true;
-        s.pack = false;
+        s.append_only = false;
         s.model = nullptr;
     }
     store(s, a, model, options, variability, head, k, v);
@@ -757,16 +676,15 @@ void gainCellAttentionAppend(const GainCellModel& model, const AttentionOptions&
     if (variability.enabled) model.requireSpread(options.model);
     const ArraySetup a = makeSetup(model, options, variability, head, q, k, v);
     if (!cache.stored_) {
-        cache.stored_ = std::make_unique<StoredKeyValues>();
-        cache.stored_->pack = true;
+        cache.stored_ = spareStorage().take();
+        cache.stored_->append_only = true;
     }
     StoredKeyValues& s = *cache.stored_;
     store(s, a, model, options, variability, head, k, v, /*compare=*/false);
-    if (q.rows() > 1) unpack(s, a, s.rows);  // the packed kernels take one query
     attend(a, s, model, options, q, out, nullptr);
 }
 
-bool packedRows(const KeyValueCache& cache) { return cache.stored_ && cache.stored_->packed; }
+bool singleQueryKernels(const KeyValueCache& cache) { return cache.stored_ && cache.stored_->direct; }
 
 }  // namespace detail
 

@@ -103,7 +103,7 @@ private:
     friend void gainCellAttentionAppend(const GainCellModel&, const AttentionOptions&, const Variability&,
                                         HeadIndex, ConstMatrixRef, ConstMatrixRef, ConstMatrixRef, MatrixRef,
                                         KeyValueCache&);
-    friend bool packedRows(const KeyValueCache&);
+    friend bool singleQueryKernels(const KeyValueCache&);
     std::unique_ptr<StoredKeyValues> stored_;
 };
 
@@ -113,14 +113,13 @@ void gainCellAttentionForward(const GainCellModel& model, const AttentionOptions
                               ConstMatrixRef v, MatrixRef out, KeyValueCache& cache);
 
 // The append-only call (gaincell_attention.hpp, gainCellAttentionAppend) on `cache`: no comparison,
-// only the new rows written. A cache that was only appended to also holds its rows in a packed form
-// (a level index per cell and a per-row table of the cell values) that single-query calls read
-// with the packed kernels below instead of the float rows, with the same results bit for bit.
+// only the new rows written. Single-query calls on a cache that was only appended to run
+// hand-written kernels instead of Eigen's products, with the same results bit for bit.
 void gainCellAttentionAppend(const GainCellModel& model, const AttentionOptions& options,
                              const Variability& variability, HeadIndex head, ConstMatrixRef q, ConstMatrixRef k,
                              ConstMatrixRef v, MatrixRef out, KeyValueCache& cache);
 
-// True when `cache` holds its rows packed (tests check that the packed kernels were exercised).
-bool packedRows(const KeyValueCache& cache);
+// True when single-query calls on `cache` run the hand-written kernels (tests check that they ran).
+bool singleQueryKernels(const KeyValueCache& cache);
 
 }  // namespace imc::behavior::detail

@@ -50,7 +50,7 @@ public:
     void forward(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,
                  AttentionTape* tape) const override;
     // The caller's cache holds the head's arrays (behavior::StoredArrays): a step writes its new
-    // rows only, with no comparison and no lock, and reads packed rows where the setup allows.
+    // rows only, with no comparison and no lock, and single-query steps run hand-written kernels.
     std::unique_ptr<AttentionCache> makeCache(const HeadSite& site) const override;
     // Throws std::invalid_argument when `cache` was made by another kind of backend.
     void decode(const HeadSite& site, ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, MatrixRef out,

@@ -366,7 +366,7 @@ TEST_CASE("A key/value cache gives the results of calls without it and writes ea
         }
 }
 
-TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows or not", "[behavior][cache][append]") {
+TEST_CASE("Append-only decode steps equal the full path bit for bit, single-query kernels or Eigen", "[behavior][cache][append]") {
     FitsSpec spec;
     spec.tau_s = 1e-4;
     spec.array.step_latency_s = 1e-7;
@@ -377,7 +377,7 @@ TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows
                         {"readout_noise", {{"levels", {0.0, 0.45, 0.9}}, {"std", {0.01, 0.03, 0.02}}}}};
     spec.pulse_spread = {{"coefficient_std", {{"S_sat", 0.5}}}};
     const GainCellModel model = GainCellModel::load(writeFits("append", spec));
-    FitsSpec wide = spec;  // 16 levels: the packed tables fill a whole register
+    FitsSpec wide = spec;  // 16 and 12 levels
     wide.array.K_levels = 16;
     wide.array.V_levels = 12;
     const GainCellModel wide_model = GainCellModel::load(writeFits("append-wide", wide));
@@ -390,20 +390,21 @@ TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows
         ArrayModel kind;
         long window, D;
         bool variability, readout_noise;
-        bool packed;  // whether the append cache should read packed rows
+        bool kernels;  // whether the append cache should run the single-query kernels
+        bool quantize = true;
     };
     const Case cases[] = {
         {"nonlinear, mean model", &model, ArrayModel::Nonlinear, 0, 64, false, false, true},
         {"nonlinear, device-to-device variability", &model, ArrayModel::Nonlinear, 0, 64, true, false, true},
-        {"nonlinear, variability and readout noise (float rows)", &model, ArrayModel::Nonlinear, 0, 64, true, true,
-         false},
+        {"nonlinear, variability and readout noise", &model, ArrayModel::Nonlinear, 0, 64, true, true, true},
+        {"nonlinear, unquantized inputs", &model, ArrayModel::Nonlinear, 0, 64, true, false, true, false},
         {"nonlinear, wrapping window, variability", &model, ArrayModel::Nonlinear, 64, 32, true, false, true},
         {"nonlinear, 16 levels, D 48", &wide_model, ArrayModel::Nonlinear, 0, 48, false, false, true},
-        {"nonlinear, D 24 (float rows)", &model, ArrayModel::Nonlinear, 0, 24, false, false, false},
+        {"nonlinear, D 24 (Eigen)", &model, ArrayModel::Nonlinear, 0, 24, false, false, false},
         {"linear, mean model", &model, ArrayModel::Linear, 0, 64, false, false, true},
         {"linear, variability", &model, ArrayModel::Linear, 0, 64, true, false, true},
         {"linear, wrapping window, 16 levels, D 32", &wide_model, ArrayModel::Linear, 64, 32, true, false, true},
-        {"linear, D 16 (float rows: Eigen's small-product path)", &model, ArrayModel::Linear, 0, 16, false, false,
+        {"linear, D 16 (Eigen's small-product path)", &model, ArrayModel::Linear, 0, 16, false, false,
          false},
     };
     for (const Case& c : cases) {
@@ -412,6 +413,7 @@ TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows
         o.model = c.kind;
         o.window = c.window;
         o.layers = 12;
+        o.quantize_inputs = c.quantize;
         Variability var;
         var.enabled = c.variability;
         var.seed = 21;
@@ -430,10 +432,10 @@ TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows
             REQUIRE(std::memcmp(fast.data(), full.data(), sizeof(float) * std::size_t(c.D)) == 0);
             REQUIRE(std::memcmp(cached.data(), full.data(), sizeof(float) * std::size_t(c.D)) == 0);
         }
-        CHECK(detail::packedRows(appended) == c.packed);
-        CHECK(!detail::packedRows(compared));
+        CHECK(detail::singleQueryKernels(appended) == c.kernels);
+        CHECK(!detail::singleQueryKernels(compared));
         CHECK(appended.rowsWritten() == T);  // each row once
-        // Two steps at once (more queries than one: the float rows) continue the same cache.
+        // Two steps at once (more queries than one: Eigen's products) continue the same cache.
         Matrix more = uniformMatrix(T + 2, c.D, 0, 0.9, 203), more_v = uniformMatrix(T + 2, c.D, 0, 0.9, 204);
         more.topRows(T) = k;
         more_v.topRows(T) = v;
@@ -446,7 +448,7 @@ TEST_CASE("Append-only decode steps equal the full path bit for bit, packed rows
     }
 }
 
-TEST_CASE("Packed decode steps agree with the double-precision reference", "[behavior][append][reference]") {
+TEST_CASE("Decode steps through the single-query kernels agree with the double-precision reference", "[behavior][append][reference]") {
     FitsSpec spec;
     spec.tau_s = 1e-4;
     spec.array.step_latency_s = 1e-7;
@@ -475,7 +477,7 @@ TEST_CASE("Packed decode steps agree with the double-precision reference", "[beh
                                             cache);
             decoded.row(t) = out;
         }
-        REQUIRE(detail::packedRows(cache));
+        REQUIRE(detail::singleQueryKernels(cache));
         const Eigen::MatrixXd reference =
             gainCellAttentionReference(model, o, var, {0, 2}, q.cast<double>(), k.cast<double>(), v.cast<double>());
         CHECK(reference.cwiseAbs().maxCoeff() > 0.05);  // the readouts see charge
