@@ -174,10 +174,18 @@ void reserveRows(StoredKeyValues& s, const ArraySetup& a, long needed) {
     const long cell_cols = a.powers * s.D;
     long capacity = s.K_cells.cols() == cell_cols ? s.K_cells.rows() : 0;
     if (capacity < needed) capacity = std::max(needed, 2 * capacity);
-    // Row-major: conservativeResize keeps the rows held, and returns at once when the size is unchanged.
-    for (Matrix* m : {&s.K_cells, &s.V_cells}) m->conservativeResize(capacity, cell_cols);
-    for (Matrix* m : {&s.K_raw, &s.V_raw}) m->conservativeResize(s.keep_raw ? capacity : 0, s.D);
-    for (Matrix* m : {&s.K_var, &s.V_var}) m->conservativeResize(a.noisy ? capacity : 0, s.D);
+    // Row-major: conservativeResize keeps the rows held, and returns at once when the size is
+    // unchanged. Arrays a reused cache no longer needs are freed with resize: Eigen's realloc to
+    // nothing leaves a pointer past its block (a leak to LeakSanitizer).
+    const auto fit = [](Matrix& m, long rows, long cols) {
+        if (rows == 0)
+            m.resize(0, cols);
+        else
+            m.conservativeResize(rows, cols);
+    };
+    for (Matrix* m : {&s.K_cells, &s.V_cells}) fit(*m, capacity, cell_cols);
+    for (Matrix* m : {&s.K_raw, &s.V_raw}) fit(*m, s.keep_raw ? capacity : 0, s.D);
+    for (Matrix* m : {&s.K_var, &s.V_var}) fit(*m, a.noisy ? capacity : 0, s.D);
 }
 
 // Brings `s` to the call's k and v: keeps the rows that equal the call's, bit for bit (compare),
