@@ -59,6 +59,7 @@ struct StoredKeyValues {
 
     bool append_only = false;  // made by gainCellAttentionAppend: no raw rows, single-query kernels wanted
     bool direct = false;       // single-query products run the kernels below (directable() said so)
+    std::vector<double> decay_of_distance;  // direct caches: exp(-r n) for n < rows, as attend computes it
     std::vector<float> kq, vq;            // one row's quantized inputs
 };
 
@@ -203,6 +204,7 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
         s.rows = 0;
         s.tiles.clear();
         s.direct = s.append_only && directable(a);
+        s.decay_of_distance.clear();
     }
     const long Tk = k.rows(), D = a.D;
     if (!compare && Tk < s.rows)
@@ -273,6 +275,10 @@ void store(StoredKeyValues& s, const ArraySetup& a, const GainCellModel& model, 
     }
     s.rows_written += Tk - s.rows;
     s.rows = Tk;
+    // A decode step's query-side decay per chunk is one of these (the same call, so the same bits).
+    if (s.direct)
+        for (long n = static_cast<long>(s.decay_of_distance.size()); n < Tk; ++n)
+            s.decay_of_distance.push_back(std::exp(-a.r * double(n)));
 }
 
 #if IMC_SINGLE_QUERY_KERNELS
@@ -310,7 +316,7 @@ void directScores(const float* __restrict query, const StoredKeyValues& s, long 
 // then added to a zeroed result by one more fused multiply-add with 1.
 template <int Powers, int Blocks>
 void directCharge(const float* __restrict pulse, const StoredKeyValues& s, long c0, long cols,
-                  float* __restrict charge) {
+                  const float* __restrict decay, float* __restrict acc_out) {
     __m512 acc[Powers * Blocks];
     for (int p = 0; p < Powers * Blocks; ++p) acc[p] = _mm512_setzero_ps();
     const float* cells = s.V_cells.data();
@@ -324,32 +330,64 @@ void directCharge(const float* __restrict pulse, const StoredKeyValues& s, long 
         const float* row = cells + (c0 + b) * stride;
         for (int j = 0; j < Powers * Blocks; ++j) acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * j), p, acc[j]);
     }
+    // Then, per power i, acc_out += decay_i charge_i with Eigen's own packet operations, as its
+    // evaluation of that expression does (whether the compiler fuses them is the same for both).
+    using Eigen::internal::padd;
+    using Eigen::internal::pmul;
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-    for (int p = 0; p < Powers * Blocks; ++p) _mm512_storeu_ps(charge + 16 * p, _mm512_fmadd_ps(acc[p], one, zero));
+    for (int j = 0; j < Blocks; ++j) {
+        __m512 sum = _mm512_loadu_ps(acc_out + 16 * j);
+        for (int i = 0; i < Powers; ++i) {
+            const __m512 charge = _mm512_fmadd_ps(acc[i * Blocks + j], one, zero);
+            sum = padd(sum, pmul(_mm512_set1_ps(decay[i]), charge));
+        }
+        _mm512_storeu_ps(acc_out + 16 * j, sum);
+    }
 }
 
 template <int Powers>
-void directProduct(bool scores, long blocks, const float* in, const StoredKeyValues& s, long c0, long cols, float* out) {
+void directScores(long blocks, const float* query, const StoredKeyValues& s, long c0, long cols, float* S) {
     switch (blocks) {
-        case 1: return scores ? directScores<Powers, 1>(in, s, c0, cols, out) : directCharge<Powers, 1>(in, s, c0, cols, out);
-        case 2: return scores ? directScores<Powers, 2>(in, s, c0, cols, out) : directCharge<Powers, 2>(in, s, c0, cols, out);
-        case 3: return scores ? directScores<Powers, 3>(in, s, c0, cols, out) : directCharge<Powers, 3>(in, s, c0, cols, out);
-        case 4: return scores ? directScores<Powers, 4>(in, s, c0, cols, out) : directCharge<Powers, 4>(in, s, c0, cols, out);
+        case 1: return directScores<Powers, 1>(query, s, c0, cols, S);
+        case 2: return directScores<Powers, 2>(query, s, c0, cols, S);
+        case 3: return directScores<Powers, 3>(query, s, c0, cols, S);
+        case 4: return directScores<Powers, 4>(query, s, c0, cols, S);
+        default: throw std::logic_error("gain-cell attention: no single-query kernel for this head width");
+    }
+}
+
+template <int Powers>
+void directCharge(long blocks, const float* pulse, const StoredKeyValues& s, long c0, long cols, const float* decay,
+                  float* acc) {
+    switch (blocks) {
+        case 1: return directCharge<Powers, 1>(pulse, s, c0, cols, decay, acc);
+        case 2: return directCharge<Powers, 2>(pulse, s, c0, cols, decay, acc);
+        case 3: return directCharge<Powers, 3>(pulse, s, c0, cols, decay, acc);
+        case 4: return directCharge<Powers, 4>(pulse, s, c0, cols, decay, acc);
         default: throw std::logic_error("gain-cell attention: no single-query kernel for this head width");
     }
 }
 
 #endif
 
-// The single-query products (directable() said the setup allows them).
-// scores: S [cols] from the scaled query [powers D]; else charge [powers D] from the pulses [cols].
-void directProduct(const ArraySetup& a, bool scores, const float* in, const StoredKeyValues& s, long c0, long cols,
-                   float* out) {
+// The single-query products (directable() said the setup allows them): S [cols] from the scaled
+// query [powers D]; and acc [D] += sum_i decay_i (pulse [cols] V_cells)_i.
+void directScores(const ArraySetup& a, const float* query, const StoredKeyValues& s, long c0, long cols, float* S) {
 #if IMC_SINGLE_QUERY_KERNELS
-    if (a.powers == 3) return directProduct<3>(scores, a.D / 16, in, s, c0, cols, out);
-    if (a.powers == 1) return directProduct<1>(scores, a.D / 16, in, s, c0, cols, out);
+    if (a.powers == 3) return directScores<3>(a.D / 16, query, s, c0, cols, S);
+    if (a.powers == 1) return directScores<1>(a.D / 16, query, s, c0, cols, S);
 #endif
-    (void)a, (void)scores, (void)in, (void)s, (void)c0, (void)cols, (void)out;
+    (void)a, (void)query, (void)s, (void)c0, (void)cols, (void)S;
+    throw std::logic_error("gain-cell attention: no single-query kernel");
+}
+
+void directCharge(const ArraySetup& a, const float* pulse, const StoredKeyValues& s, long c0, long cols,
+                  const float* decay, float* acc) {
+#if IMC_SINGLE_QUERY_KERNELS
+    if (a.powers == 3) return directCharge<3>(a.D / 16, pulse, s, c0, cols, decay, acc);
+    if (a.powers == 1) return directCharge<1>(a.D / 16, pulse, s, c0, cols, decay, acc);
+#endif
+    (void)a, (void)pulse, (void)s, (void)c0, (void)cols, (void)decay, (void)acc;
     throw std::logic_error("gain-cell attention: no single-query kernel");
 }
 
@@ -439,7 +477,9 @@ void firstArrayChunk(const ArraySetup& a, const StoredKeyValues& s, const TileCi
     for (long row = 0; row < rows; ++row) {
         const long n = g.offset + i0 + row - c0;  // distance from the chunk's first key
         // n < 0: every key of the chunk is in this query's future and masked.
-        const double e_1 = n < 0 ? 0.0 : std::exp(-a.r * double(n));
+        const double e_1 = n < 0                                                          ? 0.0
+                           : n < static_cast<long>(s.decay_of_distance.size()) ? s.decay_of_distance[std::size_t(n)]
+                                                                               : std::exp(-a.r * double(n));
         double e_i = 1.0;
         for (int i = 0; i < a.powers; ++i) {
             e_i *= e_1;
@@ -451,7 +491,7 @@ void firstArrayChunk(const ArraySetup& a, const StoredKeyValues& s, const TileCi
     }
     auto S = w.S.topLeftCorner(rows, cols);
     if (rows == 1 && s.direct)
-        directProduct(a, true, w.Q_scaled.row(0).data(), s, c0, cols, w.S.row(0).data());
+        directScores(a, w.Q_scaled.row(0).data(), s, c0, cols, w.S.row(0).data());
     else
         S.noalias() = w.Q_scaled.topRows(rows) * s.K_cells.middleRows(c0, cols).transpose();
     if (a.noisy)
@@ -500,13 +540,15 @@ void secondArrayChunk(const ArraySetup& a, const StoredKeyValues& s, Workspace& 
     const long D = a.D;
     const auto pulse = w.pulse.topLeftCorner(rows, cols);
     auto charge = w.charge.topRows(rows);
-    if (rows == 1 && s.direct)
-        directProduct(a, false, w.pulse.row(0).data(), s, c0, cols, w.charge.row(0).data());
-    else
+    if (rows == 1 && s.direct) {
+        // The kernel adds its charge to the tile accumulator itself, as the loop below would.
+        directCharge(a, w.pulse.row(0).data(), s, c0, cols, w.decay.row(0).data(), w.acc.row(0).data());
+    } else {
         charge.noalias() = pulse * s.V_cells.middleRows(c0, cols);
-    for (long row = 0; row < rows; ++row)
-        for (int i = 0; i < a.powers; ++i)
-            w.acc.row(row) += w.decay(row, i) * charge.row(row).segment(i * D, D);
+        for (long row = 0; row < rows; ++row)
+            for (int i = 0; i < a.powers; ++i)
+                w.acc.row(row) += w.decay(row, i) * charge.row(row).segment(i * D, D);
+    }
     if (!a.nonlinear) return;
     w.pulse_rowsum.head(rows) += pulse.rowwise().sum();
     if (a.noisy) {
