@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@ struct BenchArgs {
     int headDim = 64;
     imc::cli::AttentionCli backend;  // fits, window, variability of the gain-cell backends; lsh settings
     double seconds = 0.25;  // per measurement
+    int repeats = 3;        // interleaved rounds of every backend; medians reported
     bool forwardDecode = false;  // decode through forward() (the comparing path) instead of decode()
     bool json = false;
 };
@@ -53,6 +56,12 @@ double tokensPerSecond(double seconds, int tokensPerPass, Pass&& pass) {
         elapsed = threadSeconds() - start;
     } while (elapsed < seconds);
     return double(passes) * tokensPerPass / elapsed;
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 struct Measurement {
@@ -97,24 +106,45 @@ void run(const BenchArgs& args) {
     }
     auto ideal = imc::nn::makeAttentionBackend("ideal");
     nlohmann::json results = nlohmann::json::array();
-    if (!args.json) std::printf("%-16s %7s %14s %14s %9s %9s\n", "backend", "context", "prefill tok/s", "decode tok/s",
-                                "prefill/x", "decode/x");
+    if (!args.json)
+        std::printf("%-16s %7s %14s %14s %9s %9s  %s\n", "backend", "context", "prefill tok/s", "decode tok/s",
+                    "prefill/x", "decode/x", "(decode/x range)");
+    std::vector<std::unique_ptr<imc::nn::AttentionBackend>> backends;
+    for (const auto& name : names) backends.push_back(name == "ideal" ? nullptr : imc::nn::makeAttentionBackend(name));
     for (int length : args.lengths) {
-        const Measurement reference = measure(*ideal, length, args);
-        for (const auto& name : names) {
-            auto backend = imc::nn::makeAttentionBackend(name);
-            const Measurement m = name == "ideal" ? reference : measure(*backend, length, args);
-            const double prefillRatio = m.prefill / reference.prefill, decodeRatio = m.decode / reference.decode;
-            results.push_back({{"backend", name},
+        // Rounds of ideal then every backend: each ratio is to the ideal of its own round, so a
+        // change of the machine's speed between rounds moves both sides.
+        std::vector<std::vector<Measurement>> rounds(names.size());
+        std::vector<std::vector<double>> prefillRatios(names.size()), decodeRatios(names.size());
+        for (int round = 0; round < args.repeats; ++round) {
+            const Measurement reference = measure(*ideal, length, args);
+            for (std::size_t b = 0; b < names.size(); ++b) {
+                const Measurement m = backends[b] ? measure(*backends[b], length, args) : reference;
+                rounds[b].push_back(m);
+                prefillRatios[b].push_back(m.prefill / reference.prefill);
+                decodeRatios[b].push_back(m.decode / reference.decode);
+            }
+        }
+        for (std::size_t b = 0; b < names.size(); ++b) {
+            std::vector<double> prefill, decode;
+            for (const Measurement& m : rounds[b]) {
+                prefill.push_back(m.prefill);
+                decode.push_back(m.decode);
+            }
+            const auto [decodeLo, decodeHi] = std::minmax_element(decodeRatios[b].begin(), decodeRatios[b].end());
+            const double prefillRatio = median(prefillRatios[b]), decodeRatio = median(decodeRatios[b]);
+            results.push_back({{"backend", names[b]},
                                {"context", length},
                                {"head_dim", args.headDim},
-                               {"prefill_tokens_per_s", m.prefill},
-                               {"decode_tokens_per_s", m.decode},
+                               {"repeats", args.repeats},
+                               {"prefill_tokens_per_s", median(prefill)},
+                               {"decode_tokens_per_s", median(decode)},
                                {"prefill_ratio_to_ideal", prefillRatio},
-                               {"decode_ratio_to_ideal", decodeRatio}});
+                               {"decode_ratio_to_ideal", decodeRatio},
+                               {"decode_ratio_range", {*decodeLo, *decodeHi}}});
             if (!args.json)
-                std::printf("%-16s %7d %14.0f %14.0f %9.3f %9.3f\n", name.c_str(), length, m.prefill, m.decode,
-                            prefillRatio, decodeRatio);
+                std::printf("%-16s %7d %14.0f %14.0f %9.3f %9.3f  (%.2f-%.2f)\n", names[b].c_str(), length,
+                            median(prefill), median(decode), prefillRatio, decodeRatio, *decodeLo, *decodeHi);
         }
     }
     if (args.json)
@@ -135,6 +165,10 @@ const imc::cli::CommandRegistration registration{
         app.add_option("--backends", args->backends, "Backends to measure (default: all; ideal is always the reference)");
         app.add_option("--head-dim", args->headDim, "Head dimension")->capture_default_str();
         app.add_option("--seconds", args->seconds, "CPU time per measurement")->capture_default_str();
+        app.add_option("--repeats", args->repeats,
+                       "Interleaved rounds of ideal and every backend (medians of tokens/s and of the per-round ratios)")
+            ->capture_default_str()
+            ->check(CLI::Range(1, 1000));
         app.add_flag("--forward-decode", args->forwardDecode,
                      "Decode through forward(), which compares the rows held, instead of the append-only decode()");
         imc::cli::addAttentionOptions(app, args->backend);
