@@ -345,50 +345,40 @@ void directCharge(const float* __restrict pulse, const StoredKeyValues& s, long 
     }
 }
 
-template <int Powers>
-void directScores(long blocks, const float* query, const StoredKeyValues& s, long c0, long cols, float* S) {
+// Calls kernel.template operator()<Powers, Blocks>() for the setup's powers and head width
+// (Blocks = D / 16), the shapes the kernels are instantiated for.
+template <int Powers, typename Kernel>
+void withBlocks(long blocks, Kernel&& kernel) {
     switch (blocks) {
-        case 1: return directScores<Powers, 1>(query, s, c0, cols, S);
-        case 2: return directScores<Powers, 2>(query, s, c0, cols, S);
-        case 3: return directScores<Powers, 3>(query, s, c0, cols, S);
-        case 4: return directScores<Powers, 4>(query, s, c0, cols, S);
-        default: throw std::logic_error("gain-cell attention: no single-query kernel for this head width");
-    }
-}
-
-template <int Powers>
-void directCharge(long blocks, const float* pulse, const StoredKeyValues& s, long c0, long cols, const float* decay,
-                  float* acc) {
-    switch (blocks) {
-        case 1: return directCharge<Powers, 1>(pulse, s, c0, cols, decay, acc);
-        case 2: return directCharge<Powers, 2>(pulse, s, c0, cols, decay, acc);
-        case 3: return directCharge<Powers, 3>(pulse, s, c0, cols, decay, acc);
-        case 4: return directCharge<Powers, 4>(pulse, s, c0, cols, decay, acc);
+        case 1: return kernel.template operator()<Powers, 1>();
+        case 2: return kernel.template operator()<Powers, 2>();
+        case 3: return kernel.template operator()<Powers, 3>();
+        case 4: return kernel.template operator()<Powers, 4>();
         default: throw std::logic_error("gain-cell attention: no single-query kernel for this head width");
     }
 }
 
 #endif
+
+template <typename Kernel>
+void withKernelShape(const ArraySetup& a, Kernel&& kernel) {
+#if IMC_SINGLE_QUERY_KERNELS
+    if (a.powers == 3) return withBlocks<3>(a.D / 16, kernel);
+    if (a.powers == 1) return withBlocks<1>(a.D / 16, kernel);
+#endif
+    (void)a, (void)kernel;
+    throw std::logic_error("gain-cell attention: no single-query kernel");
+}
 
 // The single-query products (directable() said the setup allows them): S [cols] from the scaled
 // query [powers D]; and acc [D] += sum_i decay_i (pulse [cols] V_cells)_i.
 void directScores(const ArraySetup& a, const float* query, const StoredKeyValues& s, long c0, long cols, float* S) {
-#if IMC_SINGLE_QUERY_KERNELS
-    if (a.powers == 3) return directScores<3>(a.D / 16, query, s, c0, cols, S);
-    if (a.powers == 1) return directScores<1>(a.D / 16, query, s, c0, cols, S);
-#endif
-    (void)a, (void)query, (void)s, (void)c0, (void)cols, (void)S;
-    throw std::logic_error("gain-cell attention: no single-query kernel");
+    withKernelShape(a, [&]<int Powers, int Blocks>() { directScores<Powers, Blocks>(query, s, c0, cols, S); });
 }
 
 void directCharge(const ArraySetup& a, const float* pulse, const StoredKeyValues& s, long c0, long cols,
                   const float* decay, float* acc) {
-#if IMC_SINGLE_QUERY_KERNELS
-    if (a.powers == 3) return directCharge<3>(a.D / 16, pulse, s, c0, cols, decay, acc);
-    if (a.powers == 1) return directCharge<1>(a.D / 16, pulse, s, c0, cols, decay, acc);
-#endif
-    (void)a, (void)pulse, (void)s, (void)c0, (void)cols, (void)decay, (void)acc;
-    throw std::logic_error("gain-cell attention: no single-query kernel");
+    withKernelShape(a, [&]<int Powers, int Blocks>() { directCharge<Powers, Blocks>(pulse, s, c0, cols, decay, acc); });
 }
 
 // The key blocks one query block reads, grouped by the physical tile that stores them.
